@@ -1,0 +1,205 @@
+"""What Tally knows about its work in HubSpot: items, runs, batches, calls.
+
+Every store record pushed to HubSpot is a ``SyncItem`` with one current state
+and a history of ``ItemOutcome`` rows, one per time it was sent or checked.
+Every HTTP call is an ``ApiCall`` row, so that the dashboard can show exactly
+what HubSpot answered.
+"""
+
+from django.db import models
+
+
+class ObjectType(models.TextChoices):
+    DEAL = "deals", "Deal"
+    LINE_ITEM = "line_items", "Line item"
+
+
+class ItemState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    VERIFIED = "verified", "Verified"
+    MISMATCH = "mismatch", "Mismatch"
+    FAILED = "failed", "Failed"
+    UNREPORTED_SKIP = "unreported_skip", "Unreported skip"
+    NOT_FOUND = "not_found", "Not found"
+    TRANSIENT = "transient", "Transient"
+    UNKNOWN = "unknown", "Unknown"
+    DUPLICATE = "duplicate", "Duplicate"
+    EXCLUDED = "excluded", "Not synced by design"
+
+
+# States that a sync run picks up again without anyone pressing retry.
+SENDABLE_STATES = (ItemState.PENDING, ItemState.TRANSIENT)
+
+
+class Outcome(models.TextChoices):
+    CREATED = "created", "Created"
+    UPDATED = "updated", "Updated"
+    VERIFIED = "verified", "Verified"
+    MISMATCH = "mismatch", "Mismatch"
+    FAILED = "failed", "Failed"
+    UNREPORTED_SKIP = "unreported_skip", "Unreported skip"
+    NOT_FOUND = "not_found", "Not found"
+    TRANSIENT = "transient", "Transient"
+    UNKNOWN = "unknown", "Unknown"
+    DUPLICATE = "duplicate", "Duplicate"
+    ASSOCIATED = "associated", "Associated"
+
+
+class Association(models.TextChoices):
+    NOT_APPLICABLE = "n/a", "Not applicable"
+    PENDING = "pending", "Pending"
+    LINKED = "linked", "Linked"
+    FAILED = "failed", "Failed"
+
+
+class SyncRun(models.Model):
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    class Phase(models.TextChoices):
+        PLANNING = "planning", "Planning"
+        OBJECTS = "objects", "Deals and line items"
+        ASSOCIATIONS = "associations", "Associations"
+        FINISHED = "finished", "Finished"
+
+    state = models.CharField(max_length=16, choices=State, default=State.QUEUED)
+    phase = models.CharField(max_length=16, choices=Phase, default=Phase.PLANNING)
+    trigger = models.CharField(max_length=32, default="command")
+    requested_by = models.CharField(max_length=150, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    items_total = models.PositiveIntegerField(default=0)
+    batches_total = models.PositiveIntegerField(default=0)
+    batches_done = models.PositiveIntegerField(default=0)
+    summary = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"Run {self.pk} ({self.state})"
+
+    @property
+    def duration(self):
+        if self.started and self.finished:
+            return self.finished - self.started
+        return None
+
+
+class SyncBatch(models.Model):
+    class Kind(models.TextChoices):
+        DEAL_UPSERT = "deal_upsert", "Deal upsert"
+        LINE_ITEM_UPSERT = "line_item_upsert", "Line item upsert"
+        ASSOCIATION = "association", "Line item to deal associations"
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="batches")
+    kind = models.CharField(max_length=32, choices=Kind)
+    state = models.CharField(max_length=16, choices=State, default=State.QUEUED)
+    item_ids = models.JSONField(default=list)
+    created = models.DateTimeField(auto_now_add=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"Batch {self.pk} {self.kind} ({len(self.item_ids)} items)"
+
+
+class SyncItem(models.Model):
+    object_type = models.CharField(max_length=16, choices=ObjectType)
+    key = models.CharField(max_length=200, unique=True, help_text="The store key")
+    parent_key = models.CharField(max_length=200, blank=True, db_index=True)
+    properties = models.JSONField(default=dict)
+    fingerprint = models.CharField(max_length=64)
+    hubspot_id = models.CharField(max_length=32, blank=True, db_index=True)
+    state = models.CharField(
+        max_length=16, choices=ItemState, default=ItemState.PENDING
+    )
+    state_changed = models.DateTimeField(auto_now_add=True)
+    association = models.CharField(
+        max_length=8, choices=Association, default=Association.NOT_APPLICABLE
+    )
+    associated_to = models.CharField(max_length=32, blank=True)
+    reason_code = models.CharField(max_length=64, blank=True)
+    reason = models.TextField(blank=True)
+    next_step = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_run = models.ForeignKey(
+        SyncRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["object_type", "state"])]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class ApiCall(models.Model):
+    run = models.ForeignKey(
+        SyncRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="calls"
+    )
+    batch = models.ForeignKey(
+        SyncBatch,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="calls",
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    method = models.CharField(max_length=8)
+    endpoint = models.CharField(max_length=300)
+    attempt = models.PositiveSmallIntegerField(default=1)
+    status = models.PositiveSmallIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    correlation_id = models.CharField(max_length=64, blank=True)
+    rate_limit = models.JSONField(default=dict, blank=True)
+    request_body = models.TextField(blank=True)
+    response_body = models.TextField(blank=True)
+    error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.endpoint} -> {self.status or self.error}"
+
+
+class ItemOutcome(models.Model):
+    item = models.ForeignKey(
+        SyncItem, on_delete=models.CASCADE, related_name="outcomes"
+    )
+    run = models.ForeignKey(
+        SyncRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    batch = models.ForeignKey(
+        SyncBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    api_call = models.ForeignKey(
+        ApiCall, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    outcome = models.CharField(max_length=16, choices=Outcome)
+    detail = models.JSONField(default=dict, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"{self.item_id}: {self.outcome}"

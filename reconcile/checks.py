@@ -1,0 +1,109 @@
+"""System checks that turn bad configuration into errors at start-up.
+
+Ids are stable so that operators can search for them: tally.E001 and onwards.
+"""
+
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+
+HUBSPOT_PRODUCTION_HOSTS = {"api.hubapi.com", "api.hubspot.com"}
+
+
+@register(Tags.security, deploy=False)
+def check_environment(app_configs, **kwargs):
+    messages = [
+        Error(
+            f"{name}: {reason}", id="tally.E001", hint="Fix the environment variable."
+        )
+        for name, reason in settings.SETTINGS_PROBLEMS
+    ]
+    messages += _check_hubspot()
+    messages += _check_production()
+    messages += _check_redis()
+    return messages
+
+
+def _check_hubspot():
+    parts = urlsplit(settings.HUBSPOT_BASE_URL)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return [
+            Error(
+                "HUBSPOT_BASE_URL must be an http(s) URL.",
+                id="tally.E002",
+                hint="Leave it unset for the local sandbox, or use https://api.hubapi.com.",
+            )
+        ]
+    messages = []
+    is_real = parts.hostname in HUBSPOT_PRODUCTION_HOSTS
+    if is_real and not settings.HUBSPOT_ACCESS_TOKEN:
+        messages.append(
+            Error(
+                "HUBSPOT_BASE_URL points at HubSpot but HUBSPOT_ACCESS_TOKEN is empty.",
+                id="tally.E003",
+                hint="Set HUBSPOT_ACCESS_TOKEN to the private app's access token.",
+            )
+        )
+    if is_real and parts.scheme != "https":
+        messages.append(
+            Error(
+                "HubSpot must be reached over https.",
+                id="tally.E004",
+                hint="Use https://api.hubapi.com.",
+            )
+        )
+    return messages
+
+
+def _check_production():
+    if settings.DEBUG:
+        return []
+    messages = []
+    if settings.SECRET_KEY == settings.DEV_SECRET_KEY and _is_production():
+        messages.append(
+            Error(
+                "SECRET_KEY is the development default while DEBUG is off "
+                "and Tally talks to HubSpot itself.",
+                id="tally.E005",
+                hint="Set SECRET_KEY to a long random value.",
+            )
+        )
+    if not settings.ALLOWED_HOSTS:
+        messages.append(
+            Error(
+                "ALLOWED_HOSTS is empty while DEBUG is off; every request would be refused.",
+                id="tally.E006",
+                hint="Set ALLOWED_HOSTS to the dashboard's host names, comma-separated.",
+            )
+        )
+    return messages
+
+
+def _check_redis():
+    if not settings.REDIS_URL:
+        return []
+    scheme = urlsplit(settings.REDIS_URL).scheme
+    if scheme not in ("redis", "rediss", "unix"):
+        return [
+            Error(
+                "REDIS_URL must start with redis://, rediss:// or unix://.",
+                id="tally.E007",
+                hint="For example redis://127.0.0.1:6379/0, or unset it for the ORM broker.",
+            )
+        ]
+    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+        return [
+            Warning(
+                "REDIS_URL is set but the database is SQLite: workers on other "
+                "machines cannot share a SQLite file.",
+                id="tally.W001",
+                hint="Point DATABASE_URL at PostgreSQL for the scaled-out mode.",
+            )
+        ]
+    return []
+
+
+def _is_production() -> bool:
+    host = urlsplit(settings.HUBSPOT_BASE_URL).hostname
+    return host in HUBSPOT_PRODUCTION_HOSTS

@@ -1,0 +1,180 @@
+"""How store orders and line items become HubSpot deals and line items.
+
+``stage`` writes what each order and line should look like in HubSpot into
+its ``SyncItem``; the sync engine in ``hubspot_sync`` only ever reads those.
+
+Returns and refunds: HubSpot refuses negative prices, so a credit note (an
+invoice number starting with C) becomes a deal whose ``tally_order_kind`` is
+``credit_note`` and whose line items carry the returned quantity as a
+positive number; the sign lives in the kind, and the deal amount is the
+positive value credited. A negative unit price on a sale is sent as it is and
+comes back as a visible failure, since Tally cannot guess what it meant.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from hubspot_sync.models import Association, ItemState, ObjectType, SyncItem
+from reconcile.models import LineItem, Order
+
+DEAL_PIPELINE = "default"
+DEAL_STAGE = "closedwon"
+STAGE_CHUNK = 500
+
+
+def _number(value: Decimal | int) -> str:
+    value = Decimal(value)
+    return format(value.normalize(), "f") if value else "0"
+
+
+def line_properties(line: LineItem) -> dict[str, str]:
+    order = line.order
+    quantity = line.quantity
+    if order.kind == Order.Kind.CREDIT_NOTE:
+        quantity = abs(quantity)
+    return {
+        "tally_line_key": line.store_key,
+        "name": line.description or f"SKU {line.sku}",
+        "hs_sku": line.sku,
+        "quantity": _number(quantity),
+        "price": _number(line.unit_price),
+        "hs_line_item_currency_code": order.currency,
+        "hs_position_on_quote": str(line.position),
+        "tally_line_kind": line.kind,
+    }
+
+
+def deal_properties(order: Order, lines: list[LineItem]) -> dict[str, str]:
+    total = sum((line.quantity * line.unit_price for line in lines), Decimal(0))
+    if order.kind == Order.Kind.CREDIT_NOTE:
+        total = abs(total)
+        name = f"Credit note {order.number}"
+    else:
+        name = f"Order {order.number}"
+    return {
+        "tally_order_key": order.store_key,
+        "dealname": name,
+        "amount": _number(total),
+        "closedate": order.placed_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        "pipeline": DEAL_PIPELINE,
+        "dealstage": DEAL_STAGE,
+        "deal_currency_code": order.currency,
+        "tally_order_kind": order.kind,
+        "tally_customer_id": order.customer_id,
+        "tally_country": order.country,
+    }
+
+
+def fingerprint(properties: dict[str, str]) -> str:
+    text = json.dumps(properties, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass
+class StageResult:
+    created: int = 0
+    changed: int = 0
+    unchanged: int = 0
+
+    def add(self, other: "StageResult") -> None:
+        self.created += other.created
+        self.changed += other.changed
+        self.unchanged += other.unchanged
+
+
+def stage(orders) -> StageResult:
+    """Create or refresh the SyncItem of every given order and its lines.
+
+    An item whose desired properties changed goes back to ``pending``; an
+    unchanged one keeps its state and history.
+    """
+    result = StageResult()
+    order_ids = list(orders.values_list("pk", flat=True))
+    for start in range(0, len(order_ids), STAGE_CHUNK):
+        chunk = order_ids[start : start + STAGE_CHUNK]
+        with transaction.atomic():
+            result.add(_stage_chunk(chunk))
+    return result
+
+
+def _stage_chunk(order_ids: list[int]) -> StageResult:
+    orders = (
+        Order.objects.filter(pk__in=order_ids)
+        .select_related("store", "sync_item")
+        .prefetch_related("lines__sync_item")
+    )
+    wanted: list[tuple[object, SyncItem]] = []
+    for order in orders:
+        lines = list(order.lines.all())
+        excluded = order.kind == Order.Kind.STOCK_ADJUSTMENT
+        deal = _desired_item(ObjectType.DEAL, deal_properties(order, lines), "")
+        wanted.append((order, deal))
+        for line in lines:
+            item = _desired_item(
+                ObjectType.LINE_ITEM, line_properties(line), order.store_key
+            )
+            wanted.append((line, item))
+        if excluded:
+            for _, item in wanted[-(len(lines) + 1) :]:
+                item.state = ItemState.EXCLUDED
+                item.reason_code = "STOCK_ADJUSTMENT"
+                item.reason = "A stock write-off in the warehouse, not a sale."
+                item.next_step = "Nothing to do: write-offs are kept in Tally only."
+    return _save_items(wanted)
+
+
+def _desired_item(object_type: str, properties: dict, parent_key: str) -> SyncItem:
+    key_name = "tally_order_key" if object_type == ObjectType.DEAL else "tally_line_key"
+    return SyncItem(
+        object_type=object_type,
+        key=properties[key_name],
+        parent_key=parent_key,
+        properties=properties,
+        fingerprint=fingerprint(properties),
+        association=(
+            Association.PENDING
+            if object_type == ObjectType.LINE_ITEM
+            else Association.NOT_APPLICABLE
+        ),
+    )
+
+
+def _save_items(wanted: list[tuple[object, SyncItem]]) -> StageResult:
+    result = StageResult()
+    now = timezone.now()
+    new, changed = [], []
+    for record, item in wanted:
+        current = record.sync_item
+        if current is None:
+            new.append((record, item))
+        elif current.fingerprint != item.fingerprint:
+            current.properties = item.properties
+            current.fingerprint = item.fingerprint
+            if item.state != ItemState.EXCLUDED:
+                current.state = ItemState.PENDING
+                current.state_changed = now
+            changed.append(current)
+        else:
+            result.unchanged += 1
+    if new:
+        SyncItem.objects.bulk_create([item for _, item in new])
+        created = {
+            item.key: item
+            for item in SyncItem.objects.filter(key__in=[item.key for _, item in new])
+        }
+        for record, item in new:
+            record.sync_item = created[item.key]
+            record.save(update_fields=["sync_item"])
+        result.created = len(new)
+    if changed:
+        SyncItem.objects.bulk_update(
+            changed, ["properties", "fingerprint", "state", "state_changed"]
+        )
+        result.changed = len(changed)
+    return result

@@ -1,0 +1,165 @@
+"""Tally settings: everything comes from environment variables.
+
+The defaults suit a laptop: a SQLite file under ``var/``, django-q2's ORM
+broker, and Tally's own HubSpot sandbox on 127.0.0.1. ``reconcile.checks``
+turns missing or contradictory production settings into system-check errors.
+"""
+
+from pathlib import Path
+
+import dj_database_url
+
+from reconcile import env
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env.get_str("TALLY_VAR_DIR") or BASE_DIR / "var")
+
+DEV_SECRET_KEY = "tally-insecure-development-key-do-not-use-in-production"  # noqa: S105  (refused in production by tally.E005)
+SECRET_KEY = env.get_str("SECRET_KEY") or DEV_SECRET_KEY
+DEBUG = env.get_bool("DEBUG", False)
+ALLOWED_HOSTS = env.get_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.get_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_q",
+    "django_tables2",
+    "hubspot_sync",
+    "reconcile",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "reconcile.urls"
+WSGI_APPLICATION = "reconcile.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# Database: DATABASE_URL (sqlite:///path or postgres://...), else a SQLite file.
+DEFAULT_DATABASE_URL = f"sqlite:///{VAR_DIR / 'tally.sqlite3'}"
+DATABASE_URL = env.get_str("DATABASE_URL") or DEFAULT_DATABASE_URL
+try:
+    _database = dj_database_url.parse(DATABASE_URL, conn_max_age=60)
+except (ValueError, KeyError) as exc:
+    env.PROBLEMS.append(("DATABASE_URL", f"cannot be parsed: {exc}"))
+    _database = dj_database_url.parse(DEFAULT_DATABASE_URL)
+if _database["ENGINE"] == "django.db.backends.sqlite3":
+    # Workers and the web server share the file: wait for locks instead of
+    # failing, and let readers run while a writer commits.
+    _database["CONN_MAX_AGE"] = 0
+    _database["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    # A file, not memory: tests that start a real qcluster share it.
+    _database["TEST"] = {"NAME": str(VAR_DIR / "test-tally.sqlite3")}
+DATABASES = {"default": _database}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "reconcile:overview"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = env.get_str("TIME_ZONE") or "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env.get_bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# HubSpot. The default target is Tally's own sandbox (manage.py hubspot_sandbox).
+SANDBOX_PORT = env.get_int("TALLY_SANDBOX_PORT", 8025, minimum=1)
+SANDBOX_TOKEN = "sandbox-token"  # noqa: S105  (the local sandbox only)
+HUBSPOT_BASE_URL = (
+    env.get_str("HUBSPOT_BASE_URL") or f"http://127.0.0.1:{SANDBOX_PORT}"
+).rstrip("/")
+HUBSPOT_ACCESS_TOKEN = env.get_str("HUBSPOT_ACCESS_TOKEN") or (
+    SANDBOX_TOKEN if "127.0.0.1" in HUBSPOT_BASE_URL else ""
+)
+HUBSPOT_TIMEOUT = env.get_int("HUBSPOT_TIMEOUT", 30, minimum=1)
+HUBSPOT_MAX_ATTEMPTS = env.get_int("HUBSPOT_MAX_ATTEMPTS", 5, minimum=1)
+HUBSPOT_BATCH_SIZE = 100  # HubSpot's cap on object batch endpoints
+HUBSPOT_ASSOCIATION_BATCH_SIZE = env.get_int(
+    "HUBSPOT_ASSOCIATION_BATCH_SIZE", 1000, minimum=1
+)
+TALLY_STORE_CURRENCY = env.get_str("TALLY_STORE_CURRENCY") or "GBP"
+
+# django-q2: Redis broker when REDIS_URL is set, else the ORM broker.
+REDIS_URL = env.get_str("REDIS_URL")
+Q_CLUSTER = {
+    "name": "tally",
+    "workers": env.get_int("TALLY_Q_WORKERS", 2, minimum=1),
+    # A batch call takes seconds; a whole task well under two minutes.
+    # timeout < retry, or a slow task would be handed out twice.
+    "timeout": 300,
+    "retry": 360,
+    "max_attempts": 3,
+    "ack_failures": True,
+    "save_limit": 1000,
+    "catch_up": False,
+    "label": "Tasks",
+    "poll": 0.2,
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.get_str("LOG_LEVEL") or "INFO"},
+    "loggers": {
+        "django.server": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+    },
+}
+
+SETTINGS_PROBLEMS = env.PROBLEMS
