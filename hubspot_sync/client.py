@@ -1,0 +1,421 @@
+"""The one place that speaks HTTP to HubSpot.
+
+One ``requests.Session``, a timeout on every call, bounded retries with
+backoff for what is worth retrying, and an ``ApiCall`` row for every attempt
+(endpoint, status, duration, correlation id, rate-limit headers and both
+bodies; never the token). Answers are parsed into the small types below, so
+the sync engine never digs through raw dictionaries.
+"""
+
+import json
+import logging
+import random
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import requests
+from django.conf import settings
+
+from hubspot_sync.models import ApiCall
+
+logger = logging.getLogger(__name__)
+
+RATE_LIMIT_HEADERS = {
+    "X-HubSpot-RateLimit-Max": "max",
+    "X-HubSpot-RateLimit-Remaining": "remaining",
+    "X-HubSpot-RateLimit-Interval-Milliseconds": "interval_ms",
+    "X-HubSpot-RateLimit-Daily": "daily",
+    "X-HubSpot-RateLimit-Daily-Remaining": "daily_remaining",
+}
+REDACTED = "[redacted]"
+
+
+class HubSpotError(Exception):
+    """A call that did not produce a usable answer.
+
+    ``permanent`` says whether sending the same request again could help.
+    ``applied_unknown`` is set when a non-idempotent write may have landed.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool,
+        status: int | None = None,
+        category: str = "",
+        errors: list | None = None,
+        applied_unknown: bool = False,
+        call: ApiCall | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent
+        self.status = status
+        self.category = category
+        self.errors = errors or []
+        self.applied_unknown = applied_unknown
+        self.call = call
+
+
+@dataclass
+class ObjectResult:
+    id: str
+    properties: dict[str, str | None]
+    new: bool | None = None
+    trace_id: str = ""
+
+
+@dataclass
+class ErrorItem:
+    category: str
+    message: str
+    context: dict[str, list[str]] = field(default_factory=dict)
+    details: list[dict] = field(default_factory=list)
+
+    @property
+    def ids(self) -> list[str]:
+        return [str(i) for i in self.context.get("ids", [])]
+
+    @property
+    def trace_ids(self) -> list[str]:
+        return [str(i) for i in self.context.get("objectWriteTraceId", [])]
+
+    @property
+    def code(self) -> str:
+        return next((d.get("code", "") for d in self.details if d.get("code")), "")
+
+    @property
+    def property_name(self) -> str:
+        for detail in self.details:
+            names = (detail.get("context") or {}).get("propertyName") or []
+            if names:
+                return str(names[0])
+        return ""
+
+    def as_detail(self) -> dict:
+        return {
+            "category": self.category,
+            "code": self.code,
+            "property": self.property_name,
+            "message": self.message,
+        }
+
+
+@dataclass
+class AssociationResult:
+    from_id: str
+    to_id: str
+
+
+@dataclass
+class BatchAnswer:
+    http_status: int
+    results: list
+    errors: list[ErrorItem]
+    call: ApiCall
+
+
+def _parse_error_item(raw: dict) -> ErrorItem:
+    return ErrorItem(
+        category=str(raw.get("category", "")),
+        message=str(raw.get("message", "")),
+        context={k: list(v) for k, v in (raw.get("context") or {}).items()},
+        details=list(raw.get("errors") or []),
+    )
+
+
+def _parse_object(raw: dict) -> ObjectResult:
+    return ObjectResult(
+        id=str(raw["id"]),
+        properties=dict(raw.get("properties") or {}),
+        new=raw.get("new"),
+        trace_id=str(raw.get("objectWriteTraceId") or ""),
+    )
+
+
+def _parse_association(raw: dict) -> AssociationResult:
+    return AssociationResult(
+        from_id=str(raw["fromObjectId"]), to_id=str(raw["toObjectId"])
+    )
+
+
+class HubSpotClient:
+    def __init__(
+        self,
+        base_url: str | None = None,
+        token: str | None = None,
+        *,
+        timeout: float | None = None,
+        max_attempts: int | None = None,
+        sleep=time.sleep,
+    ) -> None:
+        self.base_url = (base_url or settings.HUBSPOT_BASE_URL).rstrip("/")
+        self._token = token if token is not None else settings.HUBSPOT_ACCESS_TOKEN
+        self.timeout = timeout or settings.HUBSPOT_TIMEOUT
+        self.max_attempts = max_attempts or settings.HUBSPOT_MAX_ATTEMPTS
+        self._sleep = sleep
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {self._token}"
+        self.session.headers["Content-Type"] = "application/json"
+        self._run_id: int | None = None
+        self._batch_id: int | None = None
+
+    def close(self) -> None:
+        self.session.close()
+
+    @contextmanager
+    def recording(self, run_id: int | None, batch_id: int | None = None):
+        """Attach the ApiCall rows made inside the block to a run and batch."""
+        previous = self._run_id, self._batch_id
+        self._run_id, self._batch_id = run_id, batch_id
+        try:
+            yield self
+        finally:
+            self._run_id, self._batch_id = previous
+
+    # Object batch endpoints (one method per endpoint).
+
+    def batch_upsert(self, object_type: str, inputs: list[dict]) -> BatchAnswer:
+        answer = self._post(f"/crm/v3/objects/{object_type}/batch/upsert", inputs)
+        return self._object_answer(answer)
+
+    def batch_create(self, object_type: str, inputs: list[dict]) -> BatchAnswer:
+        # A create is not idempotent: after a timeout it must be looked up,
+        # never blindly sent again.
+        answer = self._post(
+            f"/crm/v3/objects/{object_type}/batch/create", inputs, idempotent=False
+        )
+        return self._object_answer(answer)
+
+    def batch_update(self, object_type: str, inputs: list[dict]) -> BatchAnswer:
+        answer = self._post(f"/crm/v3/objects/{object_type}/batch/update", inputs)
+        return self._object_answer(answer)
+
+    def batch_read(
+        self,
+        object_type: str,
+        ids: list[str],
+        properties: list[str],
+        id_property: str | None = None,
+    ) -> BatchAnswer:
+        extra: dict = {"properties": properties, "propertiesWithHistory": []}
+        if id_property:
+            extra["idProperty"] = id_property
+        answer = self._post(
+            f"/crm/v3/objects/{object_type}/batch/read",
+            [{"id": i} for i in ids],
+            extra=extra,
+        )
+        return self._object_answer(answer)
+
+    def batch_associate(
+        self, from_type: str, to_type: str, type_id: int, pairs: list[tuple[str, str]]
+    ) -> BatchAnswer:
+        inputs = [
+            {
+                "from": {"id": from_id},
+                "to": {"id": to_id},
+                "types": [
+                    {
+                        "associationCategory": "HUBSPOT_DEFINED",
+                        "associationTypeId": type_id,
+                    }
+                ],
+            }
+            for from_id, to_id in pairs
+        ]
+        path = f"/crm/v4/associations/{from_type}/{to_type}/batch/create"
+        status, body, call = self._post(path, inputs)
+        results = [_parse_association(r) for r in body.get("results", [])]
+        errors = [_parse_error_item(e) for e in body.get("errors", [])]
+        return BatchAnswer(status, results, errors, call)
+
+    # Properties API.
+
+    def get_property(self, object_type: str, name: str) -> dict | None:
+        try:
+            _, body, _ = self._send("GET", f"/crm/v3/properties/{object_type}/{name}")
+        except HubSpotError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return body
+
+    def create_property(self, object_type: str, definition: dict) -> dict:
+        _, body, _ = self._send(
+            "POST", f"/crm/v3/properties/{object_type}", definition, idempotent=False
+        )
+        return body
+
+    # Plumbing.
+
+    def _object_answer(self, answer: tuple) -> BatchAnswer:
+        status, body, call = answer
+        results = [_parse_object(r) for r in body.get("results", [])]
+        errors = [_parse_error_item(e) for e in body.get("errors", [])]
+        return BatchAnswer(status, results, errors, call)
+
+    def _post(self, path: str, inputs: list[dict], *, extra=None, idempotent=True):
+        payload = {"inputs": inputs, **(extra or {})}
+        return self._send("POST", path, payload, idempotent=idempotent)
+
+    def _send(self, method: str, path: str, payload=None, *, idempotent=True):
+        """Send with bounded retries; return (status, parsed body, last call)."""
+        body_text = json.dumps(payload) if payload is not None else ""
+        for attempt in range(1, self.max_attempts + 1):
+            last = attempt == self.max_attempts
+            try:
+                return self._attempt(method, path, body_text, attempt, idempotent)
+            except _Retry as retry:
+                if last:
+                    raise retry.error from None
+                self._sleep(retry.wait)
+        raise AssertionError("unreachable")
+
+    def _attempt(self, method, path, body_text, attempt, idempotent):
+        started = time.monotonic()
+        try:
+            response = self.session.request(
+                method,
+                self.base_url + path,
+                data=body_text or None,
+                timeout=self.timeout,
+            )
+        except requests.RequestException as exc:
+            self._network_failure(
+                exc, method, path, body_text, attempt, started, idempotent
+            )
+        duration_ms = int((time.monotonic() - started) * 1000)
+        call = self._record(method, path, body_text, attempt, duration_ms, response)
+        body = _json_or_none(response)
+        if 200 <= response.status_code < 300:
+            self._pace(call.rate_limit)
+            return response.status_code, body or {}, call
+        raise self._http_failure(response, body, call, attempt)
+
+    def _network_failure(
+        self, exc, method, path, body_text, attempt, started, idempotent
+    ):
+        duration_ms = int((time.monotonic() - started) * 1000)
+        reason = _describe_network_error(exc)
+        call = self._record(method, path, body_text, attempt, duration_ms, None, reason)
+        not_sent = isinstance(exc, requests.ConnectTimeout) or _refused(exc)
+        error = HubSpotError(
+            f"No answer from HubSpot: {reason}",
+            permanent=False,
+            category="NETWORK",
+            applied_unknown=not (idempotent or not_sent),
+            call=call,
+        )
+        if idempotent or not_sent:
+            raise _Retry(error, _backoff(attempt))
+        raise error
+
+    def _http_failure(self, response, body, call, attempt) -> Exception:
+        body = body if isinstance(body, dict) else {}
+        status = response.status_code
+        error = HubSpotError(
+            str(body.get("message") or f"HubSpot answered HTTP {status}"),
+            permanent=status < 500 and status not in (423, 429),
+            status=status,
+            category=str(body.get("category") or body.get("policyName") or ""),
+            errors=list(body.get("errors") or []),
+            call=call,
+        )
+        if status == 429 and body.get("policyName") == "DAILY":
+            error.category = "DAILY_LIMIT"
+            return error
+        if status == 429:
+            return _Retry(error, _retry_after(response) or _backoff(attempt, base=1.0))
+        if status >= 500 or status == 423:
+            return _Retry(error, _retry_after(response) or _backoff(attempt))
+        logger.warning(
+            "HubSpot refused %s %s: HTTP %s", call.method, call.endpoint, status
+        )
+        return error
+
+    def _record(
+        self, method, path, body_text, attempt, duration_ms, response, error=""
+    ):
+        headers = response.headers if response is not None else {}
+        call = ApiCall.objects.create(
+            run_id=self._run_id,
+            batch_id=self._batch_id,
+            method=method,
+            endpoint=path,
+            attempt=attempt,
+            status=response.status_code if response is not None else None,
+            duration_ms=duration_ms,
+            correlation_id=headers.get("X-HubSpot-Correlation-Id", "")[:64],
+            rate_limit={
+                key: _int_or_none(headers.get(header))
+                for header, key in RATE_LIMIT_HEADERS.items()
+                if header in headers
+            },
+            request_body=self._scrub(body_text),
+            response_body=self._scrub(response.text if response is not None else ""),
+            error=error[:300],
+        )
+        return call
+
+    def _scrub(self, text: str) -> str:
+        if self._token and self._token in text:
+            return text.replace(self._token, REDACTED)
+        return text
+
+    def _pace(self, rate_limit: dict) -> None:
+        # Keep clear of the burst limit: once the window is nearly used up,
+        # space calls at the sustainable rate instead of running into 429s.
+        remaining, maximum = rate_limit.get("remaining"), rate_limit.get("max")
+        interval = rate_limit.get("interval_ms")
+        if None in (remaining, maximum, interval) or not maximum:
+            return
+        if remaining < max(2, maximum // 10):
+            self._sleep(interval / maximum / 1000 * 2)
+
+
+class _Retry(Exception):
+    def __init__(self, error: HubSpotError, wait: float) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.wait = wait
+
+
+def _backoff(attempt: int, base: float = 0.5, cap: float = 10.0) -> float:
+    return min(cap, base * 2 ** (attempt - 1)) * random.uniform(0.8, 1.2)
+
+
+def _retry_after(response) -> float | None:
+    value = response.headers.get("Retry-After")
+    try:
+        return min(60.0, float(value)) if value else None
+    except ValueError:
+        return None
+
+
+def _json_or_none(response):
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _int_or_none(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _refused(exc: Exception) -> bool:
+    return isinstance(exc, requests.ConnectionError) and "refused" in str(exc).lower()
+
+
+def _describe_network_error(exc: Exception) -> str:
+    if isinstance(exc, requests.Timeout):
+        return "timed out"
+    if _refused(exc):
+        return "connection refused"
+    return type(exc).__name__

@@ -1,0 +1,42 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from hubspot_sync import engine, tasks
+from hubspot_sync.models import SyncRun
+
+
+class Command(BaseCommand):
+    help = "Sync every pending deal and line item to HubSpot."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--wait",
+            action="store_true",
+            help="Run the sync in this process and return when it is done.",
+        )
+
+    def handle(self, *args, wait: bool, verbosity: int, **options):
+        run = engine.create_run(trigger="command")
+        if not wait:
+            tasks.enqueue("start_run", run.pk)
+            self.stdout.write(
+                f"Queued run {run.pk}. A worker (python manage.py qcluster) runs it."
+            )
+            return
+        run = engine.run_inline(run.pk, progress=self._progress if verbosity else None)
+        if verbosity:
+            self.stdout.write("")
+        if run.state != SyncRun.State.DONE:
+            raise CommandError(f"Run {run.pk} could not finish: {run.error}")
+        summary = ", ".join(f"{k} {v}" for k, v in sorted(run.summary.items()))
+        self.stdout.write(
+            f"Run {run.pk} done in {run.duration}: {run.items_total} items sent"
+            f" ({summary or 'nothing to do'})."
+        )
+
+    def _progress(self, run: SyncRun) -> None:
+        self.stdout.write(
+            f"\rRun {run.pk}: {run.get_phase_display()}, batch "
+            f"{run.batches_done}/{run.batches_total}",
+            ending="",
+        )
+        self.stdout.flush()

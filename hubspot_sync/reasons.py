@@ -1,0 +1,101 @@
+"""Plain-language reasons and next steps for what HubSpot answered."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: str
+    text: str
+    next_step: str
+
+
+RETRY_NEXT_RUN = "Nothing to do: the next sync run sends it again."
+FIX_IN_STORE = "Fix the order in the store and import it again; the next sync sends it."
+
+_BY_CODE = {
+    "PROPERTY_DOESNT_EXIST": (
+        "HubSpot does not know one of the properties Tally writes.",
+        "Run `python manage.py hubspot_setup`, then sync again.",
+    ),
+    "INVALID_INTEGER": (
+        "A number HubSpot expected is not a valid number.",
+        FIX_IN_STORE,
+    ),
+    "INVALID_OPTION": (
+        "A value is not one of the options the HubSpot property allows.",
+        "Add the option in HubSpot or fix the store value, then retry.",
+    ),
+}
+_BY_CATEGORY = {
+    "VALIDATION_ERROR": ("HubSpot refused a value as invalid.", FIX_IN_STORE),
+    "CONFLICT": (
+        "Another HubSpot record already holds this store key.",
+        "Merge or delete the duplicate in HubSpot, then retry.",
+    ),
+    "OBJECT_NOT_FOUND": (
+        "The record no longer exists in HubSpot.",
+        "Check whether it was deleted or merged in HubSpot, then resync.",
+    ),
+    "INVALID_AUTHENTICATION": (
+        "HubSpot did not accept Tally's access token.",
+        "Set a valid HUBSPOT_ACCESS_TOKEN, then retry.",
+    ),
+    "MISSING_SCOPES": (
+        "The HubSpot app lacks a scope Tally needs.",
+        "Grant the private app the CRM deal and line item scopes, then retry.",
+    ),
+    "DAILY_LIMIT": (
+        "HubSpot's daily API limit for this account is used up.",
+        "Nothing to do: the next sync after the daily reset sends it.",
+    ),
+}
+
+
+def for_error(category: str, code: str, message: str) -> Reason:
+    text, next_step = _BY_CODE.get(code) or _BY_CATEGORY.get(
+        category,
+        ("HubSpot refused it.", "Read HubSpot's message, fix the cause, retry."),
+    )
+    if "must not be negative" in message or "cannot be negative" in message:
+        text = "HubSpot refuses negative prices."
+        next_step = FIX_IN_STORE
+    return Reason(
+        code or category or "ERROR", f"{text} HubSpot said: {message}", next_step
+    )
+
+
+def transient(message: str) -> Reason:
+    return Reason(
+        "TRANSIENT",
+        f"HubSpot could not be reached or was busy: {message}",
+        RETRY_NEXT_RUN,
+    )
+
+
+UNREPORTED_SKIP = Reason(
+    "UNREPORTED_SKIP",
+    "HubSpot accepted the batch but named this input neither in its results "
+    "nor in its errors.",
+    "Resync it; if it keeps happening, check the record in HubSpot.",
+)
+MISMATCH = Reason(
+    "MISMATCH",
+    "HubSpot holds a value different from the store's.",
+    "Compare the values; resync to overwrite HubSpot with the store's.",
+)
+DEAL_NOT_SYNCED = Reason(
+    "DEAL_NOT_SYNCED",
+    "Its order's deal is not in HubSpot, so the line cannot be linked to it.",
+    "Fix the order's deal first; the line is linked on the next run.",
+)
+ASSOCIATION_UNREPORTED = Reason(
+    "ASSOCIATION_UNREPORTED",
+    "HubSpot accepted the association batch but did not confirm this link.",
+    RETRY_NEXT_RUN,
+)
+INTERNAL_ERROR = Reason(
+    "INTERNAL_ERROR",
+    "Tally hit an internal error while handling this batch (see the worker log).",
+    RETRY_NEXT_RUN,
+)

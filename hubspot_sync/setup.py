@@ -1,0 +1,45 @@
+"""Creates, idempotently, the custom properties Tally needs in HubSpot."""
+
+import logging
+from dataclasses import dataclass
+
+from hubspot_sync.client import HubSpotClient
+from hubspot_sync.properties import CUSTOM_PROPERTIES
+
+logger = logging.getLogger(__name__)
+
+
+class SetupError(Exception):
+    pass
+
+
+@dataclass
+class SetupReport:
+    created: list[str]
+    existing: list[str]
+
+
+def ensure_properties(client: HubSpotClient) -> SetupReport:
+    """Create each missing property; check the store keys are unique-valued.
+
+    Raises SetupError when a store-key property exists without a unique
+    value, since upserts on it would then be refused.
+    """
+    report = SetupReport(created=[], existing=[])
+    for definition in CUSTOM_PROPERTIES:
+        label = f"{definition.object_type}.{definition.name}"
+        current = client.get_property(definition.object_type, definition.name)
+        if current is None:
+            current = client.create_property(
+                definition.object_type, definition.as_request()
+            )
+            report.created.append(label)
+            logger.info("Created HubSpot property %s", label)
+        else:
+            report.existing.append(label)
+        if definition.unique and not current.get("hasUniqueValue"):
+            raise SetupError(
+                f"HubSpot property {label} exists but is not unique-valued; "
+                "Tally needs it unique to upsert without duplicates."
+            )
+    return report
