@@ -1,0 +1,138 @@
+"""Bring up the whole product on this machine on the bundled real data."""
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+from django.db.models import Sum
+
+from hubspot_sync.models import ApiCall, SyncRun
+
+DATA_FILE = Path(settings.BASE_DIR) / "data" / "online-retail-2010-12_2011-01.csv.gz"
+
+
+class Command(BaseCommand):
+    help = (
+        "Import the bundled orders, start the HubSpot sandbox, a worker and the "
+        "dashboard, and sync everything. Ctrl-C stops it all."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=8000, help="Dashboard port")
+        parser.add_argument("--no-sync", action="store_true")
+
+    def handle(self, *args, port: int, no_sync: bool, **options):
+        self._children: list[subprocess.Popen] = []
+        _require_free_port(port, "dashboard")
+        _require_free_port(settings.SANDBOX_PORT, "HubSpot sandbox")
+        call_command("migrate", verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
+        call_command("demo_user", stdout=self._login_capture())
+        call_command("import_orders", str(DATA_FILE), format="online-retail")
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        try:
+            self._start_children(port)
+            url = f"http://127.0.0.1:{port}/"
+            self.stdout.write(self.style.SUCCESS(f"\nDashboard: {url}   {self._login}"))
+            if not no_sync:
+                self._sync_and_report()
+            self.stdout.write(
+                f"\nDashboard: {url}   {self._login}\nCtrl-C stops it all."
+            )
+            while all(child.poll() is None for child in self._children):
+                time.sleep(0.5)
+            raise CommandError(
+                "A demo process stopped on its own; see its output above."
+            )
+        except KeyboardInterrupt:
+            self.stdout.write("\nStopping…")
+        finally:
+            self._stop_children()
+
+    def _login_capture(self):
+        command = self
+
+        class Capture:
+            def write(self, text: str) -> None:
+                if text.strip():
+                    command._login = text.strip()
+
+            def flush(self) -> None:
+                pass
+
+        return Capture()
+
+    def _start_children(self, port: int) -> None:
+        manage = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py")]
+        sandbox_port = str(settings.SANDBOX_PORT)
+        self._spawn(manage + ["hubspot_sandbox", "--port", sandbox_port])
+        self._spawn(manage + ["qcluster"])
+        self._spawn(manage + ["runserver", f"127.0.0.1:{port}", "--noreload"])
+        _wait_for_port(settings.SANDBOX_PORT, "HubSpot sandbox")
+        _wait_for_port(port, "dashboard")
+
+    def _spawn(self, argv: list[str]) -> None:
+        # Own process group, so that Ctrl-C reaches only this command, which
+        # then stops the children in order.
+        self._children.append(subprocess.Popen(argv, start_new_session=True))
+
+    def _stop_children(self) -> None:
+        for child in reversed(self._children):
+            if child.poll() is None:
+                child.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + 15
+        for child in self._children:
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+    def _sync_and_report(self) -> None:
+        started = time.monotonic()
+        calls_before = ApiCall.objects.count()
+        call_command("sync_hubspot")
+        run = SyncRun.objects.order_by("-pk").first()
+        while run.state in (SyncRun.State.QUEUED, SyncRun.State.RUNNING):
+            time.sleep(1)
+            run.refresh_from_db()
+            self.stdout.write(
+                f"\rSync run {run.pk}: {run.get_phase_display()}, batch "
+                f"{run.batches_done}/{run.batches_total}   ",
+                ending="",
+            )
+            self.stdout.flush()
+        calls = ApiCall.objects.count() - calls_before
+        wait_ms = ApiCall.objects.filter(run=run).aggregate(s=Sum("duration_ms"))["s"]
+        summary = ", ".join(f"{k} {v}" for k, v in sorted(run.summary.items()))
+        self.stdout.write(
+            f"\nSync run {run.pk} {run.state} in {time.monotonic() - started:.1f} s: "
+            f"{run.items_total} items, {calls} HubSpot calls "
+            f"({(wait_ms or 0) / 1000:.1f} s waiting on HubSpot). {summary}"
+        )
+        if run.error:
+            self.stdout.write(self.style.ERROR(run.error))
+
+
+def _require_free_port(port: int, what: str) -> None:
+    with socket.socket() as sock:
+        if sock.connect_ex(("127.0.0.1", port)) == 0:
+            raise CommandError(
+                f"Port {port} for the {what} is already in use; stop what runs there "
+                "(an earlier demo?) and try again."
+            )
+
+
+def _wait_for_port(port: int, what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise CommandError(f"The {what} did not start on port {port}.")
