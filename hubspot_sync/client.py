@@ -236,7 +236,9 @@ class HubSpotClient:
 
     def get_property(self, object_type: str, name: str) -> dict | None:
         try:
-            _, body, _ = self._send("GET", f"/crm/v3/properties/{object_type}/{name}")
+            _, body, _ = self._send(
+                "GET", f"/crm/v3/properties/{object_type}/{name}", quiet=(404,)
+            )
         except HubSpotError as exc:
             if exc.status == 404:
                 return None
@@ -261,18 +263,35 @@ class HubSpotClient:
         payload = {"inputs": inputs, **(extra or {})}
         return self._send("POST", path, payload, idempotent=idempotent)
 
-    def _send(self, method: str, path: str, payload=None, *, idempotent=True):
-        """Send with bounded retries; return (status, parsed body, last call)."""
+    def _send(self, method, path, payload=None, *, idempotent=True, quiet=()):
+        """Send with bounded retries; return (status, parsed body, last call).
+
+        Raises HubSpotError for a refusal, or once the attempts are used up.
+        """
         body_text = json.dumps(payload) if payload is not None else ""
         for attempt in range(1, self.max_attempts + 1):
-            last = attempt == self.max_attempts
             try:
                 return self._attempt(method, path, body_text, attempt, idempotent)
             except _Retry as retry:
-                if last:
+                if attempt == self.max_attempts:
+                    self._warn(retry.error, method, path)
                     raise retry.error from None
                 self._sleep(retry.wait)
+            except HubSpotError as error:
+                if error.status not in quiet:
+                    self._warn(error, method, path)
+                raise
         raise AssertionError("unreachable")
+
+    @staticmethod
+    def _warn(error: HubSpotError, method: str, path: str) -> None:
+        logger.warning(
+            "HubSpot call %s %s failed: %s %s",
+            method,
+            path,
+            error.status or error.category,
+            error.message[:200],
+        )
 
     def _attempt(self, method, path, body_text, attempt, idempotent):
         started = time.monotonic()

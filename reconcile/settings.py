@@ -5,6 +5,7 @@ broker, and Tally's own HubSpot sandbox on 127.0.0.1. ``reconcile.checks``
 turns missing or contradictory production settings into system-check errors.
 """
 
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -80,8 +81,9 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-    # A file, not memory: tests that start a real qcluster share it.
-    _database["TEST"] = {"NAME": str(VAR_DIR / "test-tally.sqlite3")}
+    # A file, not memory: tests that start a real qcluster share it. One per
+    # process, so that two test runs side by side do not trample each other.
+    _database["TEST"] = {"NAME": str(VAR_DIR / f"test-tally-{os.getpid()}.sqlite3")}
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -11,7 +11,7 @@ def hubspot(tmp_path, settings):
     """Tally's HubSpot sandbox on a free port, with Tally pointed at it."""
     from hubspot_sync.sandbox.server import SandboxServer
 
-    server = SandboxServer(tmp_path / "sandbox.sqlite3", port=0, rate_limit=0)
+    server = SandboxServer(tmp_path / "sandbox.sqlite3", port=0)
     server.start()
     settings.HUBSPOT_BASE_URL = server.url
     settings.HUBSPOT_ACCESS_TOKEN = "sandbox-token"
