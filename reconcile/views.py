@@ -1,10 +1,118 @@
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
+from django.core.paginator import Paginator
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django_tables2 import RequestConfig
+
+from hubspot_sync.models import Association, ItemState, ObjectType, Outcome, SyncRun
+from reconcile import queries
+from reconcile.filters import ItemFilterForm
+from reconcile.models import Order
+from reconcile.tables import (
+    BatchTable,
+    HistoryTable,
+    ItemTable,
+    RunTable,
+    call_rows,
+    format_duration,
+)
+
+CALLS_PER_PAGE = 20
 
 
 @login_required
-def overview(request):
-    return HttpResponse("Tally")
+def overview(request: HttpRequest) -> HttpResponse:
+    counts = queries.status_counts()
+    deals = counts["items_by_state"][ObjectType.DEAL]
+    line_items = counts["items_by_state"][ObjectType.LINE_ITEM]
+    associations = counts["associations"]
+
+    context = {
+        "counts": counts,
+        "state_rows": [
+            (state, label, deals[state], line_items[state])
+            for state, label in ItemState.choices
+        ],
+        "line_item_total": sum(line_items.values()),
+        "association_rows": [
+            (value, label, associations[value]) for value, label in Association.choices
+        ],
+        "runs": RunTable(queries.latest_runs(), orderable=False),
+        "running": counts["runs_by_state"][SyncRun.State.RUNNING] > 0,
+    }
+    return render(request, "reconcile/overview.html", context)
 
 
-run_list = run_detail = item_list = order_detail = overview
+@login_required
+def run_list(request: HttpRequest) -> HttpResponse:
+    table = RunTable(SyncRun.objects.all())
+    RequestConfig(request).configure(table)
+    return render(request, "reconcile/run_list.html", {"table": table})
+
+
+@login_required
+def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(SyncRun, pk=pk)
+
+    batches = BatchTable(
+        run.batches.annotate(call_count=Count("calls")), prefix="batch-"
+    )
+    RequestConfig(request).configure(batches)
+    calls = Paginator(run.calls.all(), CALLS_PER_PAGE).get_page(
+        request.GET.get("calls")
+    )
+
+    context = {
+        "run": run,
+        "duration": format_duration(run.duration),
+        "summary": _summary_rows(run.summary),
+        "batches": batches,
+        "calls": calls,
+        "call_rows": call_rows(calls),
+        "running": run.state == SyncRun.State.RUNNING,
+    }
+    return render(request, "reconcile/run_detail.html", context)
+
+
+def _summary_rows(summary: dict) -> list[tuple[str, str, int]]:
+    labels = dict(Outcome.choices)
+    return [
+        (outcome, labels.get(outcome, outcome), count)
+        for outcome, count in (summary or {}).items()
+    ]
+
+
+@login_required
+def item_list(request: HttpRequest) -> HttpResponse:
+    form = ItemFilterForm(request.GET)
+    table = ItemTable(queries.items(**form.filters()))
+    RequestConfig(request).configure(table)
+    return render(request, "reconcile/item_list.html", {"form": form, "table": table})
+
+
+@login_required
+def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    order = get_object_or_404(Order.objects.select_related("store", "sync_item"), pk=pk)
+
+    lines = queries.order_lines(order)
+    deal_history = queries.item_history(order.sync_item)
+    line_histories = [
+        line.sync_item.history if line.sync_item else [] for line in lines
+    ]
+    calls = queries.api_calls_for(
+        [*deal_history, *(outcome for history in line_histories for outcome in history)]
+    )
+
+    context = {
+        "order": order,
+        "deal": order.sync_item,
+        "deal_history": HistoryTable(deal_history),
+        "lines": [
+            (line, HistoryTable(history))
+            for line, history in zip(lines, line_histories, strict=True)
+        ],
+        "total": sum(line.amount for line in lines),
+        "call_rows": call_rows(calls),
+    }
+    return render(request, "reconcile/order_detail.html", context)

@@ -1,0 +1,99 @@
+import re
+
+import pytest
+from django.urls import reverse
+
+from hubspot_sync.models import SyncRun
+from tests.factories import make_run, make_shop
+
+pytestmark = pytest.mark.django_db
+
+URL = reverse("reconcile:overview")
+
+
+def cell_links(html: str) -> dict[str, str]:
+    """The items-list links on the page, as {query string: count shown}."""
+    found = re.findall(r'href="/items/\?([^"]+)">([\d,]+)</a>', html)
+    return {query.replace("&amp;", "&"): count for query, count in found}
+
+
+def test_it_explains_how_to_get_data_in_when_empty(viewer_client):
+    response = viewer_client.get(URL)
+
+    assert "Nothing here yet" in response.text
+    assert "python manage.py import_orders PATH --format online-retail" in response.text
+    assert "python manage.py sync_hubspot" in response.text
+    assert "No sync runs yet." in response.text
+    assert 'http-equiv="refresh"' not in response.text
+
+
+def test_it_counts_the_seeded_shop_exactly(viewer_client):
+    make_shop()
+
+    response = viewer_client.get(URL)
+
+    assert response.context["counts"]["orders"] == 4
+    assert response.context["state_rows"][:5] == [
+        ("pending", "Pending", 1, 2),
+        ("verified", "Verified", 1, 1),
+        ("mismatch", "Mismatch", 0, 1),
+        ("failed", "Failed", 0, 1),
+        ("unreported_skip", "Unreported skip", 1, 1),
+    ]
+    assert response.context["line_item_total"] == 7
+    assert "Nothing here yet" not in response.text
+
+
+def test_it_links_each_count_to_the_filtered_items(viewer_client):
+    make_shop()
+
+    response = viewer_client.get(URL)
+
+    assert cell_links(response.text) == {
+        "state=pending&type=deals": "1",
+        "state=pending&type=line_items": "2",
+        "state=verified&type=deals": "1",
+        "state=verified&type=line_items": "1",
+        "state=mismatch&type=line_items": "1",
+        "state=failed&type=line_items": "1",
+        "state=unreported_skip&type=deals": "1",
+        "state=unreported_skip&type=line_items": "1",
+        "state=excluded&type=deals": "1",
+        "state=excluded&type=line_items": "1",
+        "type=deals": "4",
+        "type=line_items": "7",
+        "type=line_items&association=pending": "5",
+        "type=line_items&association=linked": "2",
+    }
+
+
+def test_it_shows_unreported_skips_as_their_own_alert(viewer_client):
+    make_shop()
+
+    response = viewer_client.get(URL)
+
+    assert re.search(
+        r'<a class="card skips alert" href="/items/\?state=unreported_skip">\s*'
+        r'<span class="number">2</span> unreported skips',
+        response.text,
+    )
+
+
+def test_it_lists_the_latest_ten_runs_newest_first(viewer_client):
+    runs = [make_run(items_total=n) for n in range(12)]
+
+    response = viewer_client.get(URL)
+
+    shown = [row.record.pk for row in response.context["runs"].rows]
+    assert shown == [run.pk for run in reversed(runs)][:10]
+
+
+def test_it_refreshes_and_shows_progress_while_a_run_is_running(viewer_client):
+    make_run(SyncRun.State.RUNNING, batches_total=8, batches_done=3, items_total=700)
+
+    response = viewer_client.get(URL)
+
+    assert '<meta http-equiv="refresh" content="5">' in response.text
+    assert '<progress max="8" value="3" aria-hidden="true"></progress> 3/8' in (
+        response.text
+    )
