@@ -145,7 +145,11 @@ class SyncItem(models.Model):
     updated = models.DateTimeField(auto_now=True)
 
     class Meta:
-        indexes = [models.Index(fields=["object_type", "state"])]
+        indexes = [
+            models.Index(fields=["object_type", "state"]),
+            # The items list shows the most recently changed first.
+            models.Index(fields=["state_changed"]),
+        ]
 
     def __str__(self) -> str:
         return self.key

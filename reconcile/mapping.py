@@ -126,6 +126,7 @@ def _stage_chunk(order_ids: list[int]) -> StageResult:
                 item.reason_code = "STOCK_ADJUSTMENT"
                 item.reason = "A stock write-off in the warehouse, not a sale."
                 item.next_step = "Nothing to do: write-offs are kept in Tally only."
+                item.association = Association.NOT_APPLICABLE
     return _save_items(wanted)
 
 
@@ -170,7 +171,9 @@ def _save_items(wanted: list[tuple[object, SyncItem]]) -> StageResult:
         }
         for record, item in new:
             record.sync_item = created[item.key]
-            record.save(update_fields=["sync_item"])
+        for model in (Order, LineItem):
+            records = [record for record, _ in new if isinstance(record, model)]
+            model.objects.bulk_update(records, ["sync_item"], batch_size=500)
         result.created = len(new)
     if changed:
         SyncItem.objects.bulk_update(

@@ -14,6 +14,8 @@ from reconcile import env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env.get_str("TALLY_VAR_DIR") or BASE_DIR / "var")
+# SQLite needs the folder before the first connection; a fresh clone has none.
+(VAR_DIR / "staticfiles").mkdir(parents=True, exist_ok=True)
 
 DEV_SECRET_KEY = "tally-insecure-development-key-do-not-use-in-production"  # noqa: S105  (refused in production by tally.E005)
 SECRET_KEY = env.get_str("SECRET_KEY") or DEV_SECRET_KEY
@@ -103,6 +105,8 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
+# Serve straight from static/ too, so a dashboard works before collectstatic.
+WHITENOISE_USE_FINDERS = True
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
