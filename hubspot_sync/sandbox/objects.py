@@ -1,0 +1,142 @@
+"""CRM v3 object endpoints other than the batch writes: batch read and archive,
+single get, update and delete, and the paged list."""
+
+from typing import Any
+from urllib.parse import urlencode
+
+from hubspot_sync.sandbox.batch import BatchOutcome, batch_inputs, input_id
+from hubspot_sync.sandbox.clock import now_ms
+from hubspot_sync.sandbox.errors import (
+    ApiError,
+    bad_request,
+    error_item,
+    not_found_message,
+)
+from hubspot_sync.sandbox.kinds import ObjectKind
+from hubspot_sync.sandbox.lookup import check_id_property, find_records
+from hubspot_sync.sandbox.messages import Context, Response
+from hubspot_sync.sandbox.records import render_read
+from hubspot_sync.sandbox.store import Record
+from hubspot_sync.sandbox.writes import update_one
+
+DEFAULT_PAGE = 10
+MAX_PAGE = 100
+
+
+def batch_read(ctx: Context, kind: ObjectKind) -> BatchOutcome:
+    body = ctx.request.json()
+    inputs = batch_inputs(body)
+    id_property = body.get("idProperty") or None
+    if id_property:
+        check_id_property(ctx, kind, id_property)
+    requested = _names(body.get("properties"))
+
+    ids = list(dict.fromkeys(input_id(item) for item in inputs))
+    found = find_records(
+        ctx,
+        kind,
+        [(i, id_property) for i in ids],
+        archived=ctx.request.flag("archived"),
+    )
+    definitions = ctx.store.definitions(kind)
+    outcome = BatchOutcome("read", kind.name, 200)
+    outcome.results = [
+        render_read(found[(i, id_property)], requested, definitions)
+        for i in ids
+        if (i, id_property) in found
+    ]
+    missing = [i for i in ids if (i, id_property) not in found]
+    if missing:
+        # One item lists every missing ID (api-facts §2.2).
+        outcome.errors = [
+            error_item(
+                "OBJECT_NOT_FOUND", not_found_message(kind.label), {"ids": missing}
+            )
+        ]
+    return outcome
+
+
+def _names(raw: Any) -> list[str]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise bad_request("Invalid input JSON: `properties` must be a list of names")
+    return [str(name) for name in raw]
+
+
+def batch_archive(ctx: Context, kind: ObjectKind) -> Response:
+    inputs = batch_inputs(ctx.request.json())
+    ctx.store.archive(kind, [input_id(item) for item in inputs], now_ms())
+    return Response(204)
+
+
+def get_one(ctx: Context, kind: ObjectKind, object_id: str) -> Response:
+    record = _one(ctx, kind, object_id, archived=ctx.request.flag("archived"))
+    requested = ctx.request.param_list("properties")
+    return Response(200, render_read(record, requested, ctx.store.definitions(kind)))
+
+
+def patch_one(ctx: Context, kind: ObjectKind, object_id: str) -> Response:
+    record = _one(ctx, kind, object_id)
+    return Response(200, update_one(ctx, kind, record, ctx.request.json()))
+
+
+def delete_one(ctx: Context, kind: ObjectKind, object_id: str) -> Response:
+    # Deleting an unknown ID answers 204 as well (api-facts §2.4).
+    ctx.store.archive(kind, [object_id], now_ms())
+    return Response(204)
+
+
+def _one(
+    ctx: Context, kind: ObjectKind, object_id: str, archived: bool = False
+) -> Record:
+    id_property = ctx.request.param("idProperty")
+    if id_property:
+        check_id_property(ctx, kind, id_property)
+    key = (object_id, id_property or None)
+    record = find_records(ctx, kind, [key], archived=archived).get(key)
+    if record is None:
+        # The exact text, two spaces included, of HubSpot's 404 (api-facts §2.4).
+        raise ApiError(
+            404,
+            "OBJECT_NOT_FOUND",
+            "Object not found.  objectId are usually numeric.",
+            context={"id": [object_id]},
+        )
+    return record
+
+
+def list_objects(ctx: Context, kind: ObjectKind) -> Response:
+    limit = _int_param(ctx, "limit", DEFAULT_PAGE)
+    after = _int_param(ctx, "after", 0)
+    limit = max(1, min(limit, MAX_PAGE))
+    records = ctx.store.page(
+        kind, after=after, limit=limit + 1, archived=ctx.request.flag("archived")
+    )
+    requested = ctx.request.param_list("properties")
+    definitions = ctx.store.definitions(kind)
+    body: dict[str, Any] = {
+        "results": [render_read(r, requested, definitions) for r in records[:limit]]
+    }
+    if len(records) > limit:
+        body["paging"] = {"next": _next_page(ctx, kind, limit, records[limit].id)}
+    return Response(200, body)
+
+
+def _next_page(
+    ctx: Context, kind: ObjectKind, limit: int, after: str
+) -> dict[str, str]:
+    query = {"limit": str(limit), "after": after}
+    if ctx.request.param("properties"):
+        query["properties"] = ",".join(ctx.request.param_list("properties"))
+    link = f"{ctx.request.base_url}/crm/v3/objects/{kind.name}?{urlencode(query)}"
+    return {"after": after, "link": link}
+
+
+def _int_param(ctx: Context, name: str, default: int) -> int:
+    text = ctx.request.param(name)
+    if text is None or text == "":
+        return default
+    if not text.isdigit():
+        raise bad_request(f"{name} must be a whole number, got {text!r}")
+    return int(text)

@@ -1,0 +1,342 @@
+"""The sandbox's records in one SQLite file, behind one lock.
+
+Object IDs are unique across the portal, so associations key on IDs alone.
+Unique-value properties are enforced by a table whose primary key is the value:
+the planner checks first, and the table makes a second holder impossible.
+"""
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from hubspot_sync.sandbox.kinds import ObjectKind, find_kind
+from hubspot_sync.sandbox.schema import STANDARD_PROPERTIES, PropertyDef
+
+# Above 2**32, so that a client which squeezes IDs into 32 bits fails here first.
+FIRST_ID = 40_000_000_001
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS object (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    properties TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL,
+    archived_ms INTEGER
+);
+CREATE INDEX IF NOT EXISTS object_kind ON object (kind, id);
+CREATE TABLE IF NOT EXISTS unique_value (
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    object_id INTEGER NOT NULL,
+    PRIMARY KEY (kind, name, value)
+);
+CREATE INDEX IF NOT EXISTS unique_value_object ON unique_value (object_id);
+CREATE TABLE IF NOT EXISTS custom_property (
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    definition TEXT NOT NULL,
+    PRIMARY KEY (kind, name)
+);
+CREATE TABLE IF NOT EXISTS association (
+    from_id INTEGER NOT NULL,
+    to_id INTEGER NOT NULL,
+    to_kind TEXT NOT NULL,
+    category TEXT NOT NULL,
+    type_id INTEGER NOT NULL,
+    PRIMARY KEY (from_id, to_kind, to_id, type_id)
+);
+"""
+
+
+@dataclass(frozen=True)
+class Record:
+    id: str
+    kind: str
+    properties: dict[str, str]
+    created_ms: int
+    updated_ms: int
+    archived_ms: int | None = None
+
+    @property
+    def archived(self) -> bool:
+        return self.archived_ms is not None
+
+
+@dataclass(frozen=True)
+class Link:
+    """One direction of an association."""
+
+    from_id: str
+    to_kind: str
+    to_id: str
+    category: str
+    type_id: int
+
+
+def _kind_name(kind: "str | ObjectKind") -> str:
+    found = find_kind(kind)
+    if found is None:
+        raise ValueError(f"unknown object type {kind!r}")
+    return found.name
+
+
+def _record(row: tuple) -> Record:
+    object_id, kind, properties, created, updated, archived = row
+    return Record(
+        str(object_id), kind, json.loads(properties), created, updated, archived
+    )
+
+
+def _object_id(text: str) -> int | None:
+    return int(text) if text.isdigit() else None
+
+
+_COLUMNS = "id, kind, properties, created_ms, updated_ms, archived_ms"
+
+
+class Store:
+    def __init__(self, path: str | Path) -> None:
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._db = sqlite3.connect(
+            str(path), check_same_thread=False, isolation_level=None
+        )
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._definitions = self._load_definitions()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Hold the lock and one transaction; nested uses join the outer one."""
+        with self._lock:
+            if self._depth == 0:
+                self._db.execute("BEGIN IMMEDIATE")
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._db.execute("ROLLBACK")
+                raise
+            self._depth -= 1
+            if self._depth == 0:
+                self._db.execute("COMMIT")
+
+    # Properties
+
+    def _load_definitions(self) -> dict[str, dict[str, PropertyDef]]:
+        definitions = {kind: dict(props) for kind, props in STANDARD_PROPERTIES.items()}
+        for kind, text in self._db.execute(
+            "SELECT kind, definition FROM custom_property"
+        ):
+            definition = PropertyDef.from_storage(json.loads(text))
+            definitions[kind][definition.name] = definition
+        return definitions
+
+    def definitions(self, kind: "str | ObjectKind") -> Mapping[str, PropertyDef]:
+        with self._lock:
+            return dict(self._definitions[_kind_name(kind)])
+
+    def add_definition(self, kind: "str | ObjectKind", definition: PropertyDef) -> None:
+        name = _kind_name(kind)
+        with self.atomic():
+            self._db.execute(
+                "INSERT INTO custom_property (kind, name, definition) VALUES (?, ?, ?)",
+                (name, definition.name, json.dumps(definition.to_storage())),
+            )
+            self._definitions[name][definition.name] = definition
+
+    def _unique_names(self, kind: str) -> list[str]:
+        return [p.name for p in self._definitions[kind].values() if p.unique]
+
+    # Objects
+
+    def allocate_ids(self, count: int) -> list[str]:
+        with self.atomic():
+            row = self._db.execute(
+                "SELECT value FROM meta WHERE key = 'next_id'"
+            ).fetchone()
+            first = int(row[0]) if row else FIRST_ID
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('next_id', ?)",
+                (str(first + count),),
+            )
+        return [str(first + i) for i in range(count)]
+
+    def get(
+        self, kind: "str | ObjectKind", object_id: str, *, archived: bool = False
+    ) -> Record | None:
+        return self.get_many(kind, [object_id], archived=archived).get(object_id)
+
+    def get_many(
+        self,
+        kind: "str | ObjectKind",
+        object_ids: Iterable[str],
+        *,
+        archived: bool = False,
+    ) -> dict[str, Record]:
+        numbers = [n for n in map(_object_id, object_ids) if n is not None]
+        if not numbers:
+            return {}
+        marks = ",".join("?" * len(numbers))
+        archived_test = "IS NOT NULL" if archived else "IS NULL"
+        sql = f"SELECT {_COLUMNS} FROM object WHERE kind = ? AND archived_ms {archived_test} AND id IN ({marks})"  # noqa: S608  (only placeholders are formatted in)
+        with self._lock:
+            rows = self._db.execute(sql, [_kind_name(kind), *numbers]).fetchall()
+        return {str(row[0]): _record(row) for row in rows}
+
+    def holders(
+        self, kind: "str | ObjectKind", name: str, values: Iterable[str]
+    ) -> dict[str, str]:
+        """Map each value of a unique property to the ID of the live record holding it."""
+        values = list(values)
+        if not values:
+            return {}
+        marks = ",".join("?" * len(values))
+        sql = f"SELECT value, object_id FROM unique_value WHERE kind = ? AND name = ? AND value IN ({marks})"  # noqa: S608
+        with self._lock:
+            rows = self._db.execute(sql, [_kind_name(kind), name, *values]).fetchall()
+        return {value: str(object_id) for value, object_id in rows}
+
+    def find_by_property(
+        self, kind: "str | ObjectKind", name: str, value: str, *, archived: bool = False
+    ) -> list[Record]:
+        archived_test = "IS NOT NULL" if archived else "IS NULL"
+        sql = (
+            f"SELECT {_COLUMNS} FROM object WHERE kind = ? AND archived_ms {archived_test}"  # noqa: S608
+            " AND json_extract(properties, '$.' || json_quote(?)) = ? ORDER BY id"
+        )
+        with self._lock:
+            rows = self._db.execute(sql, (_kind_name(kind), name, value)).fetchall()
+        return [_record(row) for row in rows]
+
+    def page(
+        self,
+        kind: "str | ObjectKind",
+        *,
+        after: int,
+        limit: int,
+        archived: bool = False,
+    ) -> list[Record]:
+        archived_test = "IS NOT NULL" if archived else "IS NULL"
+        sql = f"SELECT {_COLUMNS} FROM object WHERE kind = ? AND archived_ms {archived_test} AND id >= ? ORDER BY id LIMIT ?"  # noqa: S608
+        with self._lock:
+            rows = self._db.execute(sql, (_kind_name(kind), after, limit)).fetchall()
+        return [_record(row) for row in rows]
+
+    def all(self, kind: "str | ObjectKind", *, archived: bool = False) -> list[Record]:
+        return self.page(kind, after=0, limit=-1, archived=archived)
+
+    def count(self, kind: "str | ObjectKind", *, archived: bool = False) -> int:
+        archived_test = "IS NOT NULL" if archived else "IS NULL"
+        sql = f"SELECT count(*) FROM object WHERE kind = ? AND archived_ms {archived_test}"  # noqa: S608
+        with self._lock:
+            return self._db.execute(sql, (_kind_name(kind),)).fetchone()[0]
+
+    def save(self, records: list[Record]) -> None:
+        """Insert or replace records, keeping the unique-value index in step."""
+        with self.atomic():
+            self._db.executemany(
+                f"INSERT OR REPLACE INTO object ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",  # noqa: S608
+                [
+                    (
+                        int(r.id),
+                        r.kind,
+                        json.dumps(r.properties),
+                        r.created_ms,
+                        r.updated_ms,
+                        r.archived_ms,
+                    )
+                    for r in records
+                ],
+            )
+            self._db.executemany(
+                "DELETE FROM unique_value WHERE object_id = ?",
+                [(int(r.id),) for r in records],
+            )
+            self._db.executemany(
+                "INSERT INTO unique_value (kind, name, value, object_id) VALUES (?, ?, ?, ?)",
+                [
+                    row
+                    for r in records
+                    if not r.archived
+                    for row in self._unique_rows(r)
+                ],
+            )
+
+    def _unique_rows(self, record: Record) -> Iterator[tuple[str, str, str, int]]:
+        for name in self._unique_names(record.kind):
+            value = record.properties.get(name)
+            if value:
+                yield record.kind, name, value, int(record.id)
+
+    def archive(
+        self, kind: "str | ObjectKind", object_ids: Iterable[str], when_ms: int
+    ) -> None:
+        # An archived record gives up its unique values, so that an upsert on the
+        # same key creates a new record instead of failing for 90 days.
+        with self.atomic():
+            live = self.get_many(kind, object_ids)
+            self._db.executemany(
+                "UPDATE object SET archived_ms = ? WHERE id = ?",
+                [(when_ms, int(object_id)) for object_id in live],
+            )
+            self._db.executemany(
+                "DELETE FROM unique_value WHERE object_id = ?",
+                [(int(object_id),) for object_id in live],
+            )
+
+    # Associations
+
+    def link(self, links: Iterable[Link]) -> None:
+        with self.atomic():
+            self._db.executemany(
+                "INSERT OR IGNORE INTO association (from_id, to_id, to_kind, category, type_id) VALUES (?, ?, ?, ?, ?)",
+                [
+                    (int(k.from_id), int(k.to_id), k.to_kind, k.category, k.type_id)
+                    for k in links
+                ],
+            )
+
+    def links_from(
+        self, from_ids: Iterable[str], to_kind: "str | ObjectKind"
+    ) -> dict[str, list[Link]]:
+        """The links from each ID to live records of ``to_kind``."""
+        numbers = [n for n in map(_object_id, from_ids) if n is not None]
+        found: dict[str, list[Link]] = {str(n): [] for n in numbers}
+        if not numbers:
+            return found
+        marks = ",".join("?" * len(numbers))
+        sql = (
+            "SELECT a.from_id, a.to_id, a.category, a.type_id FROM association a"  # noqa: S608
+            " JOIN object o ON o.id = a.to_id AND o.archived_ms IS NULL"
+            f" WHERE a.to_kind = ? AND a.from_id IN ({marks}) ORDER BY a.from_id, a.to_id, a.type_id"
+        )
+        name = _kind_name(to_kind)
+        with self._lock:
+            rows = self._db.execute(sql, [name, *numbers]).fetchall()
+        for from_id, to_id, category, type_id in rows:
+            found[str(from_id)].append(
+                Link(str(from_id), name, str(to_id), category, type_id)
+            )
+        return found
+
+    def reset(self) -> None:
+        """Wipe records, associations and custom properties; IDs keep increasing."""
+        with self.atomic():
+            for table in ("object", "unique_value", "custom_property", "association"):
+                self._db.execute(f"DELETE FROM {table}")  # noqa: S608
+            self._definitions = self._load_definitions()
