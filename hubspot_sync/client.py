@@ -350,9 +350,6 @@ class HubSpotClient:
             return _Retry(error, _retry_after(response) or _backoff(attempt, base=1.0))
         if status >= 500 or status == 423:
             return _Retry(error, _retry_after(response) or _backoff(attempt))
-        logger.warning(
-            "HubSpot refused %s %s: HTTP %s", call.method, call.endpoint, status
-        )
         return error
 
     def _record(

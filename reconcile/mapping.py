@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from hubspot_sync.models import Association, ItemState, ObjectType, SyncItem
@@ -148,36 +148,60 @@ def _desired_item(object_type: str, properties: dict, parent_key: str) -> SyncIt
 
 def _save_items(wanted: list[tuple[object, SyncItem]]) -> StageResult:
     result = StageResult()
-    now = timezone.now()
     new, changed = [], []
     for record, item in wanted:
         current = record.sync_item
         if current is None:
             new.append((record, item))
         elif current.fingerprint != item.fingerprint:
-            current.properties = item.properties
-            current.fingerprint = item.fingerprint
-            if item.state != ItemState.EXCLUDED:
-                current.state = ItemState.PENDING
-                current.state_changed = now
-            changed.append(current)
+            changed.append(_refresh(current, item))
         else:
             result.unchanged += 1
     if new:
+        # bulk_create sets the primary keys (RETURNING, on SQLite 3.35+ and
+        # PostgreSQL), so the records can point at their items at once.
         SyncItem.objects.bulk_create([item for _, item in new])
-        created = {
-            item.key: item
-            for item in SyncItem.objects.filter(key__in=[item.key for _, item in new])
-        }
-        for record, item in new:
-            record.sync_item = created[item.key]
         for model in (Order, LineItem):
-            records = [record for record, _ in new if isinstance(record, model)]
-            model.objects.bulk_update(records, ["sync_item"], batch_size=500)
+            _link(model, [(r, item) for r, item in new if isinstance(r, model)])
         result.created = len(new)
     if changed:
-        SyncItem.objects.bulk_update(
-            changed, ["properties", "fingerprint", "state", "state_changed"]
-        )
+        SyncItem.objects.bulk_update(changed, _REFRESHED_FIELDS, batch_size=500)
         result.changed = len(changed)
     return result
+
+
+_REFRESHED_FIELDS = [
+    "properties",
+    "fingerprint",
+    "state",
+    "state_changed",
+    "association",
+    "reason_code",
+    "reason",
+    "next_step",
+]
+
+
+def _refresh(current: SyncItem, desired: SyncItem) -> SyncItem:
+    """Take the new desired values; send again, or exclude, as the data says."""
+    current.properties = desired.properties
+    current.fingerprint = desired.fingerprint
+    current.state = desired.state
+    current.state_changed = timezone.now()
+    current.reason_code = desired.reason_code
+    current.reason = desired.reason
+    current.next_step = desired.next_step
+    if desired.association == Association.NOT_APPLICABLE:
+        current.association = Association.NOT_APPLICABLE
+    elif current.association == Association.NOT_APPLICABLE:
+        current.association = Association.PENDING
+    return current
+
+
+def _link(model, pairs: list[tuple[object, SyncItem]]) -> None:
+    for record, item in pairs:
+        record.sync_item = item
+    table = connection.ops.quote_name(model._meta.db_table)
+    sql = f"UPDATE {table} SET sync_item_id = %s WHERE id = %s"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, [(item.pk, record.pk) for record, item in pairs])
