@@ -164,6 +164,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.get_str("LOG_LEVEL") or "INFO"},
     "loggers": {
         "django.server": {"level": "WARNING"},
+        # django-q logs every task at INFO; a sync makes about 900 of them.
+        "django-q": {"level": env.get_str("Q_LOG_LEVEL") or "WARNING"},
         "urllib3": {"level": "WARNING"},
     },
 }
