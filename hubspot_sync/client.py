@@ -58,6 +58,9 @@ class HubSpotError(Exception):
         self.applied_unknown = applied_unknown
         self.call = call
 
+    def as_error_item(self) -> "ErrorItem":
+        return ErrorItem(self.category, self.message, details=list(self.errors))
+
 
 @dataclass
 class ObjectResult:
@@ -93,6 +96,14 @@ class ErrorItem:
             if names:
                 return str(names[0])
         return ""
+
+    @property
+    def specific_message(self) -> str:
+        """The first detailed message, else the general one."""
+        for detail in self.details:
+            if detail.get("message"):
+                return str(detail["message"])
+        return self.message
 
     def as_detail(self) -> dict:
         return {
@@ -231,6 +242,19 @@ class HubSpotClient:
         results = [_parse_association(r) for r in body.get("results", [])]
         errors = [_parse_error_item(e) for e in body.get("errors", [])]
         return BatchAnswer(status, results, errors, call)
+
+    def batch_read_associations(
+        self, from_type: str, to_type: str, ids: list[str]
+    ) -> dict[str, set[str]]:
+        """The ids each record is linked to (one page of up to 500 links)."""
+        path = f"/crm/v4/associations/{from_type}/{to_type}/batch/read"
+        _, body, _ = self._post(path, [{"id": i} for i in ids])
+        return {
+            str(result["from"]["id"]): {
+                str(link["toObjectId"]) for link in result.get("to", [])
+            }
+            for result in body.get("results", [])
+        }
 
     # Properties API.
 

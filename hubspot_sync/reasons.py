@@ -22,6 +22,17 @@ _BY_CODE = {
         "A number HubSpot expected is not a valid number.",
         FIX_IN_STORE,
     ),
+    "INVALID_LONG": ("A number HubSpot expected is not a valid number.", FIX_IN_STORE),
+    "NEGATIVE_VALUE": ("HubSpot refuses negative prices and amounts.", FIX_IN_STORE),
+    "INVALID_DATE": ("HubSpot takes dates only at midnight UTC.", FIX_IN_STORE),
+    "READ_ONLY_VALUE": (
+        "Tally wrote a property that HubSpot treats as read-only.",
+        "Report it: Tally's mapping must stop writing that property.",
+    ),
+    "DUPLICATE_UNIQUE_PROPERTY_VALUE": (
+        "Another HubSpot record already holds this store key.",
+        "Merge or delete the duplicate in HubSpot, then retry.",
+    ),
     "INVALID_OPTION": (
         "A value is not one of the options the HubSpot property allows.",
         "Add the option in HubSpot or fix the store value, then retry.",
@@ -52,16 +63,28 @@ _BY_CATEGORY = {
 }
 
 
-def for_error(category: str, code: str, message: str) -> Reason:
+def for_error(
+    category: str, code: str, message: str, property_name: str = ""
+) -> Reason:
+    """A plain-language reason for one of HubSpot's errors, with its own words."""
     text, next_step = _BY_CODE.get(code) or _BY_CATEGORY.get(
         category,
         ("HubSpot refused it.", "Read HubSpot's message, fix the cause, retry."),
     )
     if "must not be negative" in message or "cannot be negative" in message:
-        text = "HubSpot refuses negative prices."
-        next_step = FIX_IN_STORE
+        text, next_step = _BY_CODE["NEGATIVE_VALUE"]
+    if property_name:
+        text = f"{text.rstrip('.')} (property {property_name})."
     return Reason(
         code or category or "ERROR", f"{text} HubSpot said: {message}", next_step
+    )
+
+
+def unknown(message: str) -> Reason:
+    return Reason(
+        "UNKNOWN",
+        f"The write may or may not have reached HubSpot: {message}",
+        "Nothing to do: the next sync settles it by a lookup on the store key.",
     )
 
 
@@ -93,6 +116,17 @@ ASSOCIATION_UNREPORTED = Reason(
     "ASSOCIATION_UNREPORTED",
     "HubSpot accepted the association batch but did not confirm this link.",
     RETRY_NEXT_RUN,
+)
+ASSOCIATION_FAILED = Reason(
+    "ASSOCIATION_FAILED",
+    "HubSpot refused to link the line item to its deal.",
+    RETRY_NEXT_RUN,
+)
+WRITE_NOT_FOUND = Reason(
+    "UNREPORTED_SKIP",
+    "HubSpot named this input neither in its results nor in its errors, and a "
+    "read by store key straight after does not find it: the write did not land.",
+    "Resync it; if it keeps happening, check the record in HubSpot.",
 )
 INTERNAL_ERROR = Reason(
     "INTERNAL_ERROR",

@@ -133,12 +133,7 @@ def test_it_stores_every_call_without_the_token(hubspot):
         assert "sandbox-token" not in call.request_body + call.response_body
 
 
-def test_it_flags_inputs_that_hubspot_leaves_out_as_unreported_skips(hubspot):
-    make_orders(count=2, lines_each=50)
-    hubspot.configure(quirks={"drop_result": 0.05})
-
-    run = run_sync()
-
+def _left_out_of(run) -> set[str]:
     left_out = set()
     for upsert in ApiCall.objects.filter(run=run, endpoint__endswith="/batch/upsert"):
         sent = {i["id"] for i in json.loads(upsert.request_body)["inputs"]}
@@ -147,17 +142,26 @@ def test_it_flags_inputs_that_hubspot_leaves_out_as_unreported_skips(hubspot):
             for r in json.loads(upsert.response_body)["results"]
         }
         left_out |= sent - echoed
+    return left_out
+
+
+def test_it_reads_back_inputs_hubspot_leaves_out_and_verifies_them(hubspot):
+    make_orders(count=2, lines_each=50)
+    hubspot.configure(quirks={"drop_result": 0.05})
+
+    run = run_sync()
+
+    left_out = _left_out_of(run)
     assert left_out  # the quirk dropped at least one
-    skipped = SyncItem.objects.filter(state=ItemState.UNREPORTED_SKIP)
-    assert set(skipped.values_list("key", flat=True)) == left_out
-    for item in skipped:
-        outcome = item.outcomes.get()
-        assert outcome.outcome == "unreported_skip"
-        assert outcome.api_call.endpoint.endswith("/batch/upsert")
-        assert item.reason_code == "UNREPORTED_SKIP"
-    assert SyncItem.objects.filter(state=ItemState.VERIFIED).count() == 102 - len(
-        left_out
-    )
+    assert SyncItem.objects.filter(state=ItemState.VERIFIED).count() == 102
+    for item in SyncItem.objects.filter(key__in=left_out):
+        history = [o for o in item.outcomes.all() if not o.detail.get("association")]
+        assert [o.outcome for o in history] == ["unreported_skip", "verified"]
+        assert history[0].api_call.endpoint.endswith("/batch/upsert")
+        assert history[1].api_call.endpoint.endswith("/batch/read")
+        assert history[1].detail["settled_by"] == "read"
+        assert item.hubspot_id
+    assert run.summary["unreported_skip"] == len(left_out)
 
 
 def test_it_fails_only_the_bad_input_and_keeps_hubspots_words(hubspot):

@@ -1,0 +1,130 @@
+"""Line items linked to their deals (v4 batch associations, type 20).
+
+A link HubSpot does not confirm is checked with a read at once; a missing one
+is created a second time, and only then flagged.
+"""
+
+import logging
+
+from hubspot_sync import reasons
+from hubspot_sync.client import BatchAnswer, HubSpotClient, HubSpotError
+from hubspot_sync.ledger import Ledger
+from hubspot_sync.models import Association, ObjectType, Outcome, SyncItem
+
+logger = logging.getLogger(__name__)
+
+LINE_ITEM_TO_DEAL = 20  # HUBSPOT_DEFINED association type id
+
+
+def send(client: HubSpotClient, ledger: Ledger, items: list[SyncItem]) -> None:
+    deal_ids = dict(
+        SyncItem.objects.filter(key__in={item.parent_key for item in items})
+        .exclude(hubspot_id="")
+        .values_list("key", "hubspot_id")
+    )
+    orphans = [item for item in items if item.parent_key not in deal_ids]
+    ledger.record_association(
+        orphans, Outcome.FAILED, Association.FAILED, reasons.DEAL_NOT_SYNCED, {}, None
+    )
+    targets = {
+        item.hubspot_id: (item, deal_ids[item.parent_key])
+        for item in items
+        if item.parent_key in deal_ids
+    }
+    unconfirmed = _create(client, ledger, targets)
+    if unconfirmed:
+        missing = _check_by_read(client, ledger, unconfirmed)
+        if missing:
+            still = _create(client, ledger, missing, repair=True)
+            ledger.record_association(
+                [item for item, _ in still.values()],
+                Outcome.UNREPORTED_SKIP,
+                Association.FAILED,
+                reasons.ASSOCIATION_UNREPORTED,
+                {"repair": True},
+                None,
+            )
+
+
+def _create(client, ledger: Ledger, targets: dict, repair: bool = False) -> dict:
+    """Create the links; return those HubSpot named nowhere."""
+    if not targets:
+        return {}
+    pairs = [(line_id, deal_id) for line_id, (_, deal_id) in targets.items()]
+    try:
+        answer = client.batch_associate(
+            ObjectType.LINE_ITEM, ObjectType.DEAL, LINE_ITEM_TO_DEAL, pairs
+        )
+    except HubSpotError as exc:
+        reason = reasons.for_error(exc.category, "", exc.message)
+        if not exc.permanent:
+            reason = reasons.transient(exc.message)
+        detail = {"http_status": exc.status, **exc.as_error_item().as_detail()}
+        items = [item for item, _ in targets.values()]
+        ledger.record_association(
+            items, Outcome.FAILED, Association.FAILED, reason, detail, exc.call
+        )
+        return {}
+    return _account(ledger, targets, answer, repair)
+
+
+def _account(ledger: Ledger, targets: dict, answer: BatchAnswer, repair: bool):
+    remaining = dict(targets)
+    linked = []
+    for result in answer.results:
+        target = remaining.get(result.from_id)
+        if target and target[1] == result.to_id:
+            del remaining[result.from_id]
+            linked.append(target)
+    _record_linked(ledger, linked, answer.call, {"repair": True} if repair else {})
+    for error in answer.errors:
+        ids = error.ids + error.context.get("fromObjectId", [])
+        failed = [remaining.pop(i)[0] for i in ids if i in remaining]
+        ledger.record_association(
+            failed,
+            Outcome.FAILED,
+            Association.FAILED,
+            reasons.ASSOCIATION_FAILED,
+            error.as_detail(),
+            answer.call,
+        )
+    if remaining:
+        logger.warning(
+            "Batch %s: %d links unconfirmed by HubSpot", ledger.batch.pk, len(remaining)
+        )
+    return remaining
+
+
+def _check_by_read(client, ledger: Ledger, targets: dict) -> dict:
+    """Read the unconfirmed links; record those that exist, return the rest."""
+    try:
+        links = client.batch_read_associations(
+            ObjectType.LINE_ITEM, ObjectType.DEAL, list(targets)
+        )
+    except HubSpotError as exc:
+        logger.warning("Batch %s: association read failed: %s", ledger.batch.pk, exc)
+        return targets
+    found = [
+        target
+        for line_id, target in targets.items()
+        if target[1] in links.get(line_id, set())
+    ]
+    _record_linked(ledger, found, None, {"settled_by": "read"})
+    return {
+        line_id: target
+        for line_id, target in targets.items()
+        if target[1] not in links.get(line_id, set())
+    }
+
+
+def _record_linked(ledger: Ledger, targets, call, detail: dict) -> None:
+    for item, deal_id in targets:
+        item.associated_to = deal_id
+    ledger.record_association(
+        [item for item, _ in targets],
+        Outcome.ASSOCIATED,
+        Association.LINKED,
+        None,
+        detail,
+        call,
+    )

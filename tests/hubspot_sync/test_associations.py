@@ -1,0 +1,142 @@
+import pytest
+
+from hubspot_sync.associations import send
+from hubspot_sync.client import HubSpotClient
+from hubspot_sync.ledger import Ledger
+from hubspot_sync.models import Association, SyncBatch, SyncItem, SyncRun
+from tests.hubspot_sync.fakes import FakeHubSpot, batch
+
+pytestmark = pytest.mark.django_db
+
+CREATE = "/crm/v4/associations/line_items/deals/batch/create"
+READ = "/crm/v4/associations/line_items/deals/batch/read"
+
+
+def make_lines(deal_id: str = "500") -> list[SyncItem]:
+    SyncItem.objects.create(
+        object_type="deals", key="test:1", hubspot_id=deal_id, fingerprint="d"
+    )
+    for n in (1, 2):
+        SyncItem.objects.create(
+            object_type="line_items",
+            key=f"test:1:{n}",
+            parent_key="test:1",
+            hubspot_id=f"10{n}",
+            state="verified",
+            association=Association.PENDING,
+            fingerprint=str(n),
+        )
+    return list(SyncItem.objects.filter(object_type="line_items").order_by("pk"))
+
+
+def link(from_id: str, to_id: str) -> dict:
+    return {
+        "fromObjectTypeId": "0-8",
+        "fromObjectId": from_id,
+        "toObjectTypeId": "0-3",
+        "toObjectId": to_id,
+        "labels": [],
+    }
+
+
+def run_send(responder, items) -> FakeHubSpot:
+    fake = FakeHubSpot(responder)
+    run = SyncRun.objects.create()
+    ledger = Ledger(SyncBatch.objects.create(run=run, kind="association"))
+    client = HubSpotClient(fake.url, "tok", sleep=lambda s: None)
+    try:
+        send(client, ledger, items)
+        ledger.flush()
+    finally:
+        fake.stop()
+    return fake
+
+
+def history(key: str) -> list[tuple[str, dict]]:
+    item = SyncItem.objects.get(key=key)
+    return [(o.outcome, o.detail) for o in item.outcomes.all()]
+
+
+def test_it_links_each_line_item_to_its_deal():
+    items = make_lines()
+
+    fake = run_send(
+        lambda p, b: (201, batch([link("101", "500"), link("102", "500")])), items
+    )
+
+    assert fake.paths() == [CREATE]
+    body = fake.requests[0][1]
+    assert body["inputs"][0] == {
+        "from": {"id": "101"},
+        "to": {"id": "500"},
+        "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 20}],
+    }
+    lines = SyncItem.objects.filter(object_type="line_items")
+    assert set(lines.values_list("association", "associated_to")) == {
+        (Association.LINKED, "500")
+    }
+
+
+def test_it_checks_an_empty_complete_answer_by_reading_and_repairs_the_gap():
+    items = make_lines()
+    creates = []
+
+    def responder(path, body):
+        if path == CREATE:
+            creates.append(body)
+            if len(creates) == 1:
+                return 201, batch([])  # COMPLETE, links nothing it says
+            return 201, batch([link("102", "500")])
+        # The read shows that the first link did land after all.
+        return 200, batch(
+            [
+                {
+                    "from": {"id": "101"},
+                    "to": [{"toObjectId": "500", "associationTypes": []}],
+                }
+            ]
+        )
+
+    fake = run_send(responder, items)
+
+    assert fake.paths() == [CREATE, READ, CREATE]
+    assert [i["from"]["id"] for i in creates[1]["inputs"]] == ["102"]
+    assert history("test:1:1") == [
+        ("associated", {"association": True, "settled_by": "read"})
+    ]
+    assert history("test:1:2") == [
+        ("associated", {"association": True, "repair": True})
+    ]
+    assert set(
+        SyncItem.objects.filter(object_type="line_items").values_list(
+            "association", flat=True
+        )
+    ) == {Association.LINKED}
+
+
+def test_it_flags_a_link_hubspot_never_makes():
+    items = make_lines()
+
+    def responder(path, body):
+        if path == CREATE:
+            return 201, batch([])
+        return 200, batch([])
+
+    fake = run_send(responder, items)
+
+    assert fake.paths() == [CREATE, READ, CREATE]
+    line = SyncItem.objects.get(key="test:1:1")
+    assert line.association == Association.FAILED
+    assert line.reason_code == "ASSOCIATION_UNREPORTED"
+    assert line.state == "verified"  # the line item itself is fine
+
+
+def test_it_does_not_call_hubspot_for_a_line_whose_deal_is_not_there():
+    items = make_lines(deal_id="")
+
+    fake = run_send(lambda p, b: (500, {}), items)
+
+    assert fake.requests == []
+    line = SyncItem.objects.get(key="test:1:2")
+    assert line.association == Association.FAILED
+    assert line.reason_code == "DEAL_NOT_SYNCED"
