@@ -27,8 +27,10 @@ class ItemState(models.TextChoices):
     EXCLUDED = "excluded", "Not synced by design"
 
 
-# States that a sync run picks up again without anyone pressing retry.
-SENDABLE_STATES = (ItemState.PENDING, ItemState.TRANSIENT)
+# States that a sync run picks up again without anyone pressing retry. An
+# unknown write is safe to send again because every write is an upsert on the
+# store key: HubSpot updates the record if the lost write did land.
+SENDABLE_STATES = (ItemState.PENDING, ItemState.TRANSIENT, ItemState.UNKNOWN)
 
 
 class Outcome(models.TextChoices):

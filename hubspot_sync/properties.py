@@ -15,6 +15,7 @@ STORE_KEY_PROPERTY = {
     ObjectType.DEAL: "tally_order_key",
     ObjectType.LINE_ITEM: "tally_line_key",
 }
+FINGERPRINT_PROPERTY = "tally_fingerprint"
 GROUP_NAME = {
     ObjectType.DEAL: "dealinformation",
     ObjectType.LINE_ITEM: "lineiteminformation",
@@ -55,6 +56,8 @@ CUSTOM_PROPERTIES = (
         ObjectType.LINE_ITEM, "tally_line_key", "Tally line key", unique=True
     ),
     PropertyDefinition(ObjectType.LINE_ITEM, "tally_line_kind", "Tally line kind"),
+    PropertyDefinition(ObjectType.DEAL, FINGERPRINT_PROPERTY, "Tally fingerprint"),
+    PropertyDefinition(ObjectType.LINE_ITEM, FINGERPRINT_PROPERTY, "Tally fingerprint"),
 )
 
 # How each synced property is compared with what HubSpot echoes back.

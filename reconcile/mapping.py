@@ -21,6 +21,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from hubspot_sync.models import Association, ItemState, ObjectType, SyncItem
+from hubspot_sync.properties import FINGERPRINT_PROPERTY, STORE_KEY_PROPERTY
 from reconcile.models import LineItem, Order
 
 DEAL_PIPELINE = "default"
@@ -131,13 +132,16 @@ def _stage_chunk(order_ids: list[int]) -> StageResult:
 
 
 def _desired_item(object_type: str, properties: dict, parent_key: str) -> SyncItem:
-    key_name = "tally_order_key" if object_type == ObjectType.DEAL else "tally_line_key"
+    key_name = STORE_KEY_PROPERTY[object_type]
+    # The fingerprint travels with the record, so that a later sweep can tell
+    # from one property whether HubSpot still holds what the store sent.
+    digest = fingerprint(properties)
     return SyncItem(
         object_type=object_type,
         key=properties[key_name],
         parent_key=parent_key,
-        properties=properties,
-        fingerprint=fingerprint(properties),
+        properties={**properties, FINGERPRINT_PROPERTY: digest},
+        fingerprint=digest,
         association=(
             Association.PENDING
             if object_type == ObjectType.LINE_ITEM
