@@ -6,10 +6,12 @@ is created a second time, and only then flagged.
 
 import logging
 
+from django.conf import settings
+
 from hubspot_sync import reasons
 from hubspot_sync.client import BatchAnswer, HubSpotClient, HubSpotError
 from hubspot_sync.ledger import Ledger
-from hubspot_sync.models import Association, ObjectType, Outcome, SyncItem
+from hubspot_sync.models import Association, ItemState, ObjectType, Outcome, SyncItem
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +80,9 @@ def _account(ledger: Ledger, targets: dict, answer: BatchAnswer, repair: bool):
             linked.append(target)
     _record_linked(ledger, linked, answer.call, {"repair": True} if repair else {})
     for error in answer.errors:
+        if error.category == "OBJECT_NOT_FOUND":
+            _record_gone(ledger, remaining, set(error.ids), answer.call)
+            continue
         ids = error.ids + error.context.get("fromObjectId", [])
         failed = [remaining.pop(i)[0] for i in ids if i in remaining]
         ledger.record_association(
@@ -93,6 +98,38 @@ def _account(ledger: Ledger, targets: dict, answer: BatchAnswer, repair: bool):
             "Batch %s: %d links unconfirmed by HubSpot", ledger.batch.pk, len(remaining)
         )
     return remaining
+
+
+def _record_gone(ledger: Ledger, remaining: dict, ids: set[str], call) -> None:
+    """A line item or deal id HubSpot no longer has: deleted or merged away."""
+    lines = [remaining.pop(i)[0] for i in list(remaining) if i in ids]
+    deal_ids = {deal_id for _, deal_id in remaining.values()} & ids
+    orphans = [i for i, (_, deal_id) in remaining.items() if deal_id in deal_ids]
+    lines_of_gone_deals = [remaining.pop(i)[0] for i in orphans]
+    deals = list(SyncItem.objects.filter(object_type="deals", hubspot_id__in=deal_ids))
+    for gone in (lines, deals):
+        mark_not_found(ledger, gone, call)
+    ledger.record_association(
+        lines_of_gone_deals,
+        Outcome.FAILED,
+        Association.FAILED,
+        reasons.DEAL_NOT_SYNCED,
+        {"deal_not_found": True},
+        call,
+    )
+
+
+def mark_not_found(ledger: Ledger, items: list[SyncItem], call) -> None:
+    """Flag records HubSpot no longer has; re-create them or wait, per setting."""
+    if settings.TALLY_ON_NOT_FOUND == "recreate":
+        for item in items:
+            item.hubspot_id = ""
+            if item.object_type == ObjectType.LINE_ITEM:
+                item.association = Association.PENDING
+        state, reason = ItemState.PENDING, reasons.NOT_FOUND_RECREATE
+    else:
+        state, reason = ItemState.NOT_FOUND, reasons.NOT_FOUND_WAIT
+    ledger.record(items, Outcome.NOT_FOUND, state, reason, {"gone": True}, call)
 
 
 def _check_by_read(client, ledger: Ledger, targets: dict) -> dict:

@@ -128,6 +128,18 @@ WRITE_NOT_FOUND = Reason(
     "read by store key straight after does not find it: the write did not land.",
     "Resync it; if it keeps happening, check the record in HubSpot.",
 )
+NOT_FOUND_RECREATE = Reason(
+    "NOT_FOUND",
+    "The record is gone from HubSpot (deleted, or merged into another).",
+    "Nothing to do: the next sync re-creates it from the store "
+    "(TALLY_ON_NOT_FOUND=recreate).",
+)
+NOT_FOUND_WAIT = Reason(
+    "NOT_FOUND",
+    "The record is gone from HubSpot (deleted, or merged into another).",
+    "Check in HubSpot whether that was on purpose; resync the order to re-create "
+    "it (TALLY_ON_NOT_FOUND=wait).",
+)
 INTERNAL_ERROR = Reason(
     "INTERNAL_ERROR",
     "Tally hit an internal error while handling this batch (see the worker log).",

@@ -50,3 +50,15 @@ def get_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+def get_choice(name: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices``; the first is the default."""
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return choices[0]
+    value = raw.strip().lower()
+    if value not in choices:
+        PROBLEMS.append((name, f"{raw!r} is not one of {', '.join(choices)}"))
+        return choices[0]
+    return value

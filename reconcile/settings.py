@@ -132,6 +132,10 @@ HUBSPOT_ASSOCIATION_BATCH_SIZE = env.get_int(
     "HUBSPOT_ASSOCIATION_BATCH_SIZE", 1000, minimum=1
 )
 TALLY_STORE_CURRENCY = env.get_str("TALLY_STORE_CURRENCY") or "GBP"
+# What happens to an item whose HubSpot record is gone (deleted or merged
+# away): "recreate" sends it again on the next sync (the store is the source
+# of truth); "wait" leaves it flagged until someone resyncs it.
+TALLY_ON_NOT_FOUND = env.get_choice("TALLY_ON_NOT_FOUND", ("recreate", "wait"))
 
 # django-q2: Redis broker when REDIS_URL is set, else the ORM broker.
 REDIS_URL = env.get_str("REDIS_URL")

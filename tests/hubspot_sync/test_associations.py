@@ -140,3 +140,60 @@ def test_it_does_not_call_hubspot_for_a_line_whose_deal_is_not_there():
     line = SyncItem.objects.get(key="test:1:2")
     assert line.association == Association.FAILED
     assert line.reason_code == "DEAL_NOT_SYNCED"
+
+
+def not_found(ids: list[str]) -> dict:
+    return {
+        "status": "error",
+        "category": "OBJECT_NOT_FOUND",
+        "message": "Could not get some LINE_ITEM objects, they may be deleted or not "
+        "exist. Check that ids are valid.",
+        "context": {"ids": ids},
+        "errors": [],
+        "links": {},
+    }
+
+
+def test_it_re_creates_a_line_item_hubspot_no_longer_has(settings):
+    settings.TALLY_ON_NOT_FOUND = "recreate"
+    items = make_lines()
+
+    run_send(
+        lambda p, b: (207, batch([link("102", "500")], [not_found(["101"])])), items
+    )
+
+    gone = SyncItem.objects.get(key="test:1:1")
+    assert (gone.state, gone.hubspot_id, gone.association) == (
+        "pending",
+        "",
+        Association.PENDING,
+    )
+    assert gone.next_step.startswith("Nothing to do: the next sync re-creates it")
+    assert history("test:1:1") == [("not_found", {"gone": True})]
+    assert SyncItem.objects.get(key="test:1:2").association == Association.LINKED
+
+
+def test_it_waits_for_a_person_when_told_to(settings):
+    settings.TALLY_ON_NOT_FOUND = "wait"
+    items = make_lines()
+
+    run_send(
+        lambda p, b: (207, batch([link("102", "500")], [not_found(["101"])])), items
+    )
+
+    gone = SyncItem.objects.get(key="test:1:1")
+    assert (gone.state, gone.hubspot_id) == ("not_found", "101")
+    assert "resync the order" in gone.next_step
+
+
+def test_it_flags_the_deal_and_its_lines_when_the_deal_is_gone(settings):
+    settings.TALLY_ON_NOT_FOUND = "wait"
+    items = make_lines()
+
+    run_send(lambda p, b: (207, batch([], [not_found(["500"])])), items)
+
+    deal = SyncItem.objects.get(key="test:1")
+    assert deal.state == "not_found"
+    for line in SyncItem.objects.filter(object_type="line_items"):
+        assert (line.state, line.association) == ("verified", Association.FAILED)
+        assert line.reason_code == "DEAL_NOT_SYNCED"

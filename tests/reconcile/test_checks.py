@@ -69,6 +69,11 @@ def test_it_warns_when_redis_is_paired_with_sqlite():
         ("DEBUG", "maybe", "DEBUG: 'maybe' is not a boolean"),
         ("HUBSPOT_TIMEOUT", "soon", "HUBSPOT_TIMEOUT: 'soon' is not a whole number"),
         ("DATABASE_URL", "nosuchdb://x", "DATABASE_URL: cannot be parsed"),
+        (
+            "TALLY_ON_NOT_FOUND",
+            "later",
+            "TALLY_ON_NOT_FOUND: 'later' is not one of recreate, wait",
+        ),
     ],
 )
 def test_it_reports_a_bad_variable_as_a_check_error_not_a_crash(
