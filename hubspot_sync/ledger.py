@@ -50,7 +50,8 @@ class Ledger:
             if item.state != state:
                 item.state_changed = now
             item.state = state
-            item.attempts += 1
+            if item.pk not in self.items:  # one attempt per item per batch
+                item.attempts += 1
             item.last_run_id = self.batch.run_id
             _set_reason(item, reason)
         self._note(items, outcome, detail or {}, call)

@@ -31,12 +31,46 @@ def send(client: HubSpotClient, ledger: Ledger, items: list[SyncItem]) -> None:
             middle = len(items) // 2
             send(client, ledger, items[:middle])
             send(client, ledger, items[middle:])
+        elif _may_have_landed(exc):
+            _settle_unknown(client, ledger, items, exc)
         else:
             ledger.record_call_failure(items, exc)
         return
     leftover = _account(ledger, items, answer)
     if leftover:
         _settle_by_read(client, ledger, leftover)
+
+
+def _may_have_landed(exc: HubSpotError) -> bool:
+    """A timeout, reset or 5xx after sending: HubSpot may have applied it."""
+    return not exc.permanent and exc.status != 429 and exc.category != "DAILY_LIMIT"
+
+
+def _settle_unknown(client, ledger: Ledger, items, exc: HubSpotError) -> None:
+    """Read by store key what may have landed; never guess.
+
+    Found: verified or mismatch. Not found: the write did not land, and the
+    next run sends it again. Unreadable too: unknown until a later read.
+    """
+    ledger.record(
+        items,
+        Outcome.UNKNOWN,
+        ItemState.UNKNOWN,
+        reasons.unknown(exc.message),
+        {"http_status": exc.status, "message": exc.message},
+        exc.call,
+    )
+    found, missing, call = _read_by_key(client, ledger, items)
+    for item, result in found:
+        _compare(ledger, item, result, call, {"settled_by": "read"})
+    ledger.record(
+        missing,
+        Outcome.TRANSIENT,
+        ItemState.TRANSIENT,
+        reasons.transient(exc.message),
+        {"settled_by": "read"},
+        call,
+    )
 
 
 def _inputs(items: list[SyncItem]) -> list[dict]:
@@ -108,6 +142,24 @@ def _compare(ledger: Ledger, item: SyncItem, result, call, detail: dict) -> None
 
 def _settle_by_read(client: HubSpotClient, ledger: Ledger, items) -> None:
     """Read unreported inputs by store key: written but not echoed, or not there."""
+    found, missing, call = _read_by_key(client, ledger, items)
+    for item, result in found:
+        _compare(ledger, item, result, call, {"settled_by": "read"})
+    ledger.record(
+        missing,
+        Outcome.NOT_FOUND,
+        ItemState.UNREPORTED_SKIP,
+        reasons.WRITE_NOT_FOUND,
+        {"settled_by": "read"},
+        call,
+    )
+
+
+def _read_by_key(client: HubSpotClient, ledger: Ledger, items):
+    """Return (found items with their record, missing items, the call).
+
+    When the read itself fails, nothing is known: both lists are empty.
+    """
     object_type = items[0].object_type
     key_property = STORE_KEY_PROPERTY[object_type]
     try:
@@ -119,18 +171,11 @@ def _settle_by_read(client: HubSpotClient, ledger: Ledger, items) -> None:
         )
     except HubSpotError as exc:
         logger.warning("Batch %s: read-back failed: %s", ledger.batch.pk, exc.message)
-        return  # they stay unreported skips, with the write's reason
+        return [], [], None
     by_key = {item.key: item for item in items}
+    found = []
     for result in answer.results:
         item = by_key.pop(result.properties.get(key_property) or "", None)
         if item is not None:
-            _compare(ledger, item, result, answer.call, {"settled_by": "read"})
-    if by_key:
-        ledger.record(
-            list(by_key.values()),
-            Outcome.NOT_FOUND,
-            ItemState.UNREPORTED_SKIP,
-            reasons.WRITE_NOT_FOUND,
-            {"settled_by": "read"},
-            answer.call,
-        )
+            found.append((item, result))
+    return found, list(by_key.values()), answer.call

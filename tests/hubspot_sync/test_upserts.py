@@ -156,13 +156,51 @@ def test_it_records_a_mismatch_with_both_values(fake):
     }
 
 
-def test_it_keeps_a_5xx_batch_transient_after_bounded_retries(fake):
+def test_it_leaves_a_write_unknown_when_neither_write_nor_read_get_through(fake):
     server = fake(lambda path, body: (503, {"message": "unavailable"}))
     items = make_items(2)
 
     run_send(server, items)
 
-    assert len(server.requests) == 5  # HUBSPOT_MAX_ATTEMPTS
-    assert set(SyncItem.objects.values_list("state", flat=True)) == {
-        ItemState.TRANSIENT
-    }
+    assert (
+        server.paths()
+        == ["/crm/v3/objects/line_items/batch/upsert"] * 5
+        + ["/crm/v3/objects/line_items/batch/read"] * 5
+    )  # HUBSPOT_MAX_ATTEMPTS each
+    for item in SyncItem.objects.all():
+        assert item.state == ItemState.UNKNOWN
+        assert item.attempts == 1
+        assert item.next_step.startswith("Nothing to do: the next sync settles it")
+
+
+def test_it_settles_a_write_that_timed_out_by_reading_the_store_key(fake):
+    def responder(path, body):
+        if path.endswith("/batch/upsert"):
+            return 502, {"message": "bad gateway"}
+        # The write landed for the first input only.
+        first = body["inputs"][0]["id"]
+        return 207, batch(
+            [echo("91", {"tally_line_key": first, "price": "2.55"}, new=False)],
+            [
+                {
+                    "status": "error",
+                    "category": "OBJECT_NOT_FOUND",
+                    "message": "gone",
+                    "context": {"ids": [body["inputs"][1]["id"]]},
+                    "errors": [],
+                    "links": {},
+                }
+            ],
+        )
+
+    server = fake(responder)
+    landed, lost = make_items(2)
+
+    run_send(server, [landed, lost])
+
+    landed.refresh_from_db()
+    lost.refresh_from_db()
+    assert (landed.state, landed.hubspot_id) == (ItemState.VERIFIED, "91")
+    assert [o.outcome for o in landed.outcomes.all()] == ["unknown", "verified"]
+    assert lost.state == ItemState.TRANSIENT
+    assert [o.outcome for o in lost.outcomes.all()] == ["unknown", "transient"]
