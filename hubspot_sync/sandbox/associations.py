@@ -29,6 +29,9 @@ def create(ctx: Context, from_kind: ObjectKind, to_kind: ObjectKind) -> BatchOut
         for item in batch_inputs(ctx.request.json(), MAX_CREATE_INPUTS)
     ]
     outcome = BatchOutcome("associate", from_kind.name, 201)
+    if not ctx.link_associations:
+        # The association_empty quirk: COMPLETE, nothing linked, nothing said.
+        return outcome
     with ctx.store.atomic():
         known_from = ctx.store.get_many(from_kind, [f for f, _ in pairs])
         known_to = ctx.store.get_many(to_kind, [t for _, t in pairs])

@@ -58,6 +58,8 @@ class BatchOutcome:
     started_at: str = field(default_factory=now_iso)
     # A 207 with no errors, as reported for batch updates (api-facts §2.1).
     force_multi_status: bool = False
+    # Update inputs that named a merged-away record, which batch update does not follow.
+    merged_away: set[str] = field(default_factory=set)
 
     def response(self) -> Response:
         multi = bool(self.errors) or self.force_multi_status

@@ -27,8 +27,13 @@ def find_records(
     keys: Iterable[tuple[str, str | None]],
     *,
     archived: bool = False,
+    follow_merges: bool = False,
 ) -> dict[tuple[str, str | None], Record]:
-    """Map each (id, idProperty or None) to the record it names, leaving out the missing."""
+    """Map each (id, idProperty or None) to the record it names, leaving out the missing.
+
+    With ``follow_merges`` a merged-away record ID names the record that
+    absorbed it, as single reads and PATCH do; batch update does not (D-OBJ).
+    """
     keys = list(dict.fromkeys(keys))
     by_property: dict[str | None, list[str]] = {}
     for value, id_property in keys:
@@ -38,7 +43,19 @@ def find_records(
     for id_property, values in by_property.items():
         for value, record in _find(ctx, kind, id_property, values, archived).items():
             found[(value, id_property)] = record
+    if follow_merges:
+        found.update(_merged(ctx, kind, by_property.get(None, []), archived))
     return found
+
+
+def _merged(
+    ctx: Context, kind: ObjectKind, ids: list[str], archived: bool
+) -> dict[tuple[str, str | None], Record]:
+    survivors = ctx.store.survivors(kind, ids)
+    records = ctx.store.get_many(kind, survivors.values(), archived=archived)
+    return {
+        (old, None): records[new] for old, new in survivors.items() if new in records
+    }
 
 
 def _find(

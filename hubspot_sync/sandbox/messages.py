@@ -48,21 +48,45 @@ class Request:
 
 @dataclass
 class Response:
+    """An answer: a JSON ``body`` (or ``raw`` bytes of another ``content_type``).
+
+    ``hold_seconds`` delays sending it; ``reset`` drops the connection instead.
+    """
+
     status: int
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None
+    content_type: str = JSON_CONTENT_TYPE
+    hold_seconds: float = 0
+    reset: bool = False
 
     def encode(self) -> bytes:
+        if self.raw is not None:
+            return self.raw
         if self.body is None:
             return b""
         return json.dumps(self.body, separators=(",", ":"), ensure_ascii=False).encode()
 
+    @property
+    def has_content(self) -> bool:
+        return self.raw is not None or self.body is not None
+
 
 @dataclass
 class Context:
-    """What a handler may use: the request and the sandbox's state."""
+    """What a handler may use: the request, the sandbox's state, and how to behave.
+
+    ``operation`` names the endpoint (``create``, ``search``, …). The fields
+    after it are HubSpot's normal behaviour; quirks change them in ``before``.
+    """
 
     request: Request
     store: "Store"
     quirks: "QuirkSet"
     portal_id: int
+    operation: str = ""
+    per_input_errors: bool = True  # 207 per input when every input is traced
+    link_associations: bool = True
+    unique_line_items: bool = True
+    search_lag_ms: int = 0

@@ -37,13 +37,15 @@ def batch_read(ctx: Context, kind: ObjectKind) -> BatchOutcome:
         kind,
         [(i, id_property) for i in ids],
         archived=ctx.request.flag("archived"),
+        follow_merges=True,
     )
+    # A merged-away ID reads as the record that absorbed it; asked for twice
+    # that way, the record is answered once.
+    records = {r.id: r for i in ids if (r := found.get((i, id_property)))}
     definitions = ctx.store.definitions(kind)
     outcome = BatchOutcome("read", kind.name, 200)
     outcome.results = [
-        render_read(found[(i, id_property)], requested, definitions)
-        for i in ids
-        if (i, id_property) in found
+        render_read(record, requested, definitions) for record in records.values()
     ]
     missing = [i for i in ids if (i, id_property) not in found]
     if missing:
@@ -82,7 +84,9 @@ def patch_one(ctx: Context, kind: ObjectKind, object_id: str) -> Response:
 
 
 def delete_one(ctx: Context, kind: ObjectKind, object_id: str) -> Response:
-    # Deleting an unknown ID answers 204 as well (api-facts §2.4).
+    # Deleting an unknown ID answers 204 as well (api-facts §2.4); a merged-away
+    # ID archives the record that absorbed it, as the other single calls follow it.
+    object_id = ctx.store.survivors(kind, [object_id]).get(object_id, object_id)
     ctx.store.archive(kind, [object_id], now_ms())
     return Response(204)
 
@@ -94,7 +98,8 @@ def _one(
     if id_property:
         check_id_property(ctx, kind, id_property)
     key = (object_id, id_property or None)
-    record = find_records(ctx, kind, [key], archived=archived).get(key)
+    found = find_records(ctx, kind, [key], archived=archived, follow_merges=True)
+    record = found.get(key)
     if record is None:
         # The exact text, two spaces included, of HubSpot's 404 (api-facts §2.4).
         raise ApiError(

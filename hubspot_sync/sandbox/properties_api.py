@@ -1,8 +1,10 @@
 """CRM v3 properties endpoints: list, read one, create."""
 
+from dataclasses import replace
+
 from hubspot_sync.sandbox.clock import now_ms
 from hubspot_sync.sandbox.errors import ApiError, bad_request
-from hubspot_sync.sandbox.kinds import ObjectKind
+from hubspot_sync.sandbox.kinds import LINE_ITEM, ObjectKind
 from hubspot_sync.sandbox.messages import Context, Response
 from hubspot_sync.sandbox.schema import MAX_UNIQUE_PROPERTIES, parse_definition
 
@@ -21,6 +23,10 @@ def get_property(ctx: Context, kind: ObjectKind, name: str) -> Response:
 
 def create_property(ctx: Context, kind: ObjectKind) -> Response:
     definition = parse_definition(ctx.request.json(), now_ms())
+    if definition.unique and kind is LINE_ITEM and not ctx.unique_line_items:
+        # The no_unique_line_items quirk: the portal creates the property but
+        # drops hasUniqueValue, which only a read-back shows (open question 19).
+        definition = replace(definition, unique=False)
     with ctx.store.atomic():
         existing = ctx.store.definitions(kind)
         if definition.name in existing:

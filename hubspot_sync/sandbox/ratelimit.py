@@ -1,4 +1,5 @@
-"""HubSpot's two request limits: a rolling window per app and a daily count per account.
+"""HubSpot's request limits: a rolling window per app and a daily count per account,
+and search's own per-second limit.
 
 Only requests that are let through count; a refused (429) or unauthenticated
 request uses up nothing, so a client that backs off gets through at once.
@@ -6,17 +7,20 @@ request uses up nothing, so a client that backs off gets through at once.
 
 import math
 import threading
-import time
 import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from hubspot_sync.sandbox.clock import CLOCK
 from hubspot_sync.sandbox.messages import Response
 
 ROLLING = "TEN_SECONDLY_ROLLING"
 DAILY = "DAILY"
+# The search 429's message is the one the official Node client retries on; its
+# policyName is unverified (api-facts §4).
+SECONDLY = "SECONDLY"
 
 
 @dataclass(frozen=True)
@@ -25,11 +29,19 @@ class Limits:
     interval_ms: int = 10_000
     daily: int = 625_000  # 0 means unlimited
     retry_after: bool = False
+    search_per_second: int = 5  # D-SEARCH; 0 means unlimited
+
+    def for_search(self) -> "Limits":
+        return Limits(self.search_per_second, 1000, 0, self.retry_after)
 
 
 class RateLimiter:
+    policy = ROLLING
+    limit_name = "ten_secondly_rolling"
+    sends_headers = True
+
     def __init__(
-        self, limits: Limits, clock: Callable[[], float] = time.monotonic
+        self, limits: Limits, clock: Callable[[], float] = CLOCK.monotonic
     ) -> None:
         self.limits = limits
         self._clock = clock
@@ -73,7 +85,7 @@ class RateLimiter:
             response = _too_many(DAILY, "daily", correlation_id)
             wait = _seconds_to_midnight()
         elif limits.max_requests and len(self._window) >= limits.max_requests:
-            response = _too_many(ROLLING, "ten_secondly_rolling", correlation_id)
+            response = _too_many(self.policy, self.limit_name, correlation_id)
             wait = self._window[0] + limits.interval_ms / 1000 - now
         else:
             return None
@@ -85,6 +97,8 @@ class RateLimiter:
         # An unlimited budget sends no headers for it, as HubSpot does for the
         # daily limit under OAuth and for search (api-facts §4).
         limits, headers = self.limits, {}
+        if not self.sends_headers:
+            return headers
         if limits.daily:
             headers["X-HubSpot-RateLimit-Daily"] = str(limits.daily)
             headers["X-HubSpot-RateLimit-Daily-Remaining"] = str(
@@ -101,6 +115,14 @@ class RateLimiter:
         return headers
 
 
+class SearchLimiter(RateLimiter):
+    """Search's limit: five a second per account, and no rate-limit headers (api-facts §4)."""
+
+    policy = SECONDLY
+    limit_name = "secondly"
+    sends_headers = False
+
+
 def _too_many(policy: str, name: str, correlation_id: str) -> Response:
     # The 429 body of api-facts §4; "ten_secondly_rolling" wording from a third-party capture.
     body = {
@@ -114,13 +136,17 @@ def _too_many(policy: str, name: str, correlation_id: str) -> Response:
     return Response(429, body)
 
 
+def _now() -> datetime:
+    return datetime.fromtimestamp(CLOCK.time_ns() / 1e9, UTC)
+
+
 def _today() -> date:
     # HubSpot resets at midnight in the account's time zone; the sandbox uses UTC.
-    return datetime.now(UTC).date()
+    return _now().date()
 
 
 def _seconds_to_midnight() -> float:
-    now = datetime.now(UTC)
+    now = _now()
     midnight = datetime.combine(
         now.date() + timedelta(days=1), datetime.min.time(), UTC
     )

@@ -1,10 +1,10 @@
-"""Which handler answers which method and path."""
+"""Which handler answers which method and path, and what the operation is called."""
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
-from hubspot_sync.sandbox import associations, objects, properties_api, writes
+from hubspot_sync.sandbox import associations, objects, properties_api, search, writes
 from hubspot_sync.sandbox.batch import BatchOutcome
 from hubspot_sync.sandbox.errors import ApiError
 from hubspot_sync.sandbox.kinds import resolve_kind
@@ -12,56 +12,87 @@ from hubspot_sync.sandbox.messages import Context, Response
 
 Handler = Callable[..., Response | BatchOutcome]
 
+
+class Route(NamedTuple):
+    method: str
+    pattern: re.Pattern[str]
+    handler: Handler
+    operation: str  # what quirks key on: "create", "search", "associate", …
+
+
 _T = r"(?P<kind>[^/]+)"
-ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
-    ("POST", re.compile(rf"/crm/v3/objects/{_T}/batch/create"), writes.create),
-    ("POST", re.compile(rf"/crm/v3/objects/{_T}/batch/read"), objects.batch_read),
-    ("POST", re.compile(rf"/crm/v3/objects/{_T}/batch/update"), writes.update),
-    ("POST", re.compile(rf"/crm/v3/objects/{_T}/batch/upsert"), writes.upsert),
-    ("POST", re.compile(rf"/crm/v3/objects/{_T}/batch/archive"), objects.batch_archive),
-    ("GET", re.compile(rf"/crm/v3/objects/{_T}"), objects.list_objects),
-    ("GET", re.compile(rf"/crm/v3/objects/{_T}/(?P<object_id>[^/]+)"), objects.get_one),
-    (
-        "PATCH",
-        re.compile(rf"/crm/v3/objects/{_T}/(?P<object_id>[^/]+)"),
-        objects.patch_one,
+_ID = r"(?P<object_id>[^/]+)"
+_PAIR = r"(?P<from_kind>[^/]+)/(?P<to_kind>[^/]+)"
+
+
+def _route(method: str, path: str, handler: Handler, operation: str) -> Route:
+    return Route(method, re.compile(path), handler, operation)
+
+
+ROUTES = [
+    _route("POST", rf"/crm/v3/objects/{_T}/batch/create", writes.create, "create"),
+    _route("POST", rf"/crm/v3/objects/{_T}/batch/read", objects.batch_read, "read"),
+    _route("POST", rf"/crm/v3/objects/{_T}/batch/update", writes.update, "update"),
+    _route("POST", rf"/crm/v3/objects/{_T}/batch/upsert", writes.upsert, "upsert"),
+    _route(
+        "POST", rf"/crm/v3/objects/{_T}/batch/archive", objects.batch_archive, "archive"
     ),
-    (
-        "DELETE",
-        re.compile(rf"/crm/v3/objects/{_T}/(?P<object_id>[^/]+)"),
-        objects.delete_one,
+    _route("POST", rf"/crm/v3/objects/{_T}/search", search.search, "search"),
+    _route("GET", rf"/crm/v3/objects/{_T}", objects.list_objects, "list"),
+    _route("GET", rf"/crm/v3/objects/{_T}/{_ID}", objects.get_one, "get"),
+    _route("PATCH", rf"/crm/v3/objects/{_T}/{_ID}", objects.patch_one, "patch"),
+    _route("DELETE", rf"/crm/v3/objects/{_T}/{_ID}", objects.delete_one, "delete"),
+    _route(
+        "GET", rf"/crm/v3/properties/{_T}", properties_api.list_properties, "properties"
     ),
-    ("GET", re.compile(rf"/crm/v3/properties/{_T}"), properties_api.list_properties),
-    ("POST", re.compile(rf"/crm/v3/properties/{_T}"), properties_api.create_property),
-    (
+    _route(
+        "POST",
+        rf"/crm/v3/properties/{_T}",
+        properties_api.create_property,
+        "create_property",
+    ),
+    _route(
         "GET",
-        re.compile(rf"/crm/v3/properties/{_T}/(?P<name>[^/]+)"),
+        rf"/crm/v3/properties/{_T}/(?P<name>[^/]+)",
         properties_api.get_property,
+        "property",
     ),
-    (
+    _route(
         "POST",
-        re.compile(
-            r"/crm/v4/associations/(?P<from_kind>[^/]+)/(?P<to_kind>[^/]+)/batch/create"
-        ),
+        rf"/crm/v4/associations/{_PAIR}/batch/create",
         associations.create,
+        "associate",
     ),
-    (
+    _route(
         "POST",
-        re.compile(
-            r"/crm/v4/associations/(?P<from_kind>[^/]+)/(?P<to_kind>[^/]+)/batch/read"
-        ),
+        rf"/crm/v4/associations/{_PAIR}/batch/read",
         associations.read,
+        "read_associations",
     ),
 ]
 
+# The operations that change what HubSpot holds.
+WRITES = frozenset(
+    {
+        "create",
+        "update",
+        "upsert",
+        "archive",
+        "patch",
+        "delete",
+        "create_property",
+        "associate",
+    }
+)
 
-def find_route(method: str, path: str) -> tuple[Handler, dict[str, str]]:
-    """The handler and path parameters; raise ApiError 404 or 405 when none fits."""
+
+def find_route(method: str, path: str) -> tuple[Route, dict[str, str]]:
+    """The route and path parameters; raise ApiError 404 or 405 when none fits."""
     path_known = False
-    for route_method, pattern, handler in ROUTES:
-        match = pattern.fullmatch(path)
-        if match and route_method == method:
-            return handler, match.groupdict()
+    for route in ROUTES:
+        match = route.pattern.fullmatch(path)
+        if match and route.method == method:
+            return route, match.groupdict()
         path_known = path_known or bool(match)
     if path_known:
         raise ApiError(
@@ -70,6 +101,14 @@ def find_route(method: str, path: str) -> tuple[Handler, dict[str, str]]:
     raise ApiError(
         404, "OBJECT_NOT_FOUND", f"The sandbox has no endpoint {method} {path}"
     )
+
+
+_SEARCH = re.compile(rf"/crm/v3/objects/{_T}/search")
+
+
+def is_search(method: str, path: str) -> bool:
+    """Search has its own rate limit (api-facts §4), so the app must know before routing."""
+    return method == "POST" and bool(_SEARCH.fullmatch(path))
 
 
 def call(

@@ -91,7 +91,7 @@ def _number(name: str, label: str, group: str, **extra: Any) -> PropertyDef:
     return PropertyDef(name, label, "number", "number", group, **extra)
 
 
-def _system(group: str) -> tuple[PropertyDef, ...]:
+def _system(group: str, label: str) -> tuple[PropertyDef, ...]:
     return (
         PropertyDef(
             "hs_object_id", "Record ID", "number", "number", group, read_only=True
@@ -104,6 +104,15 @@ def _system(group: str) -> tuple[PropertyDef, ...]:
             "Last Modified Date",
             "datetime",
             "date",
+            group,
+            read_only=True,
+        ),
+        # Set by merges: the absorbed records' IDs, separated by ";" (D-OBJ, §2.3).
+        PropertyDef(
+            "hs_merged_object_ids",
+            f"Merged {label} IDs",
+            "enumeration",
+            "checkbox",
             group,
             read_only=True,
         ),
@@ -141,7 +150,7 @@ _DEALS = (
         options=_DEAL_STAGES,
     ),
     _text("deal_currency_code", "Currency", "dealinformation"),
-    *_system("dealinformation"),
+    *_system("dealinformation", "Deal"),
 )
 
 _LINE_ITEMS = (
@@ -154,7 +163,7 @@ _LINE_ITEMS = (
     _number("amount", "Net price", "lineiteminformation"),
     _number("hs_position_on_quote", "Position on quote", "lineiteminformation"),
     _text("hs_line_item_currency_code", "Currency", "lineiteminformation"),
-    *_system("lineiteminformation"),
+    *_system("lineiteminformation", "Line Item"),
 )
 
 STANDARD_PROPERTIES: dict[str, dict[str, PropertyDef]] = {

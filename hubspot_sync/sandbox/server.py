@@ -3,6 +3,7 @@
 import ipaddress
 import logging
 import socket
+import struct
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -11,7 +12,8 @@ from types import TracebackType
 from urllib.parse import parse_qs, urlsplit
 
 from hubspot_sync.sandbox.app import DEFAULT_TOKEN, PORTAL_ID, SandboxApp
-from hubspot_sync.sandbox.messages import JSON_CONTENT_TYPE, Request, Response
+from hubspot_sync.sandbox.messages import Request, Response
+from hubspot_sync.sandbox.profiles import find_profile
 from hubspot_sync.sandbox.quirks import QuirkConfig
 from hubspot_sync.sandbox.ratelimit import Limits
 from hubspot_sync.sandbox.store import Store
@@ -63,7 +65,22 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         response = self.server.app.handle(self._request())
-        self._send(response)
+        try:
+            if response.reset:
+                self._reset()
+            else:
+                self._send(response)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client gave up first, as it should on a held answer.
+            self.close_connection = True
+
+    def _reset(self) -> None:
+        # Linger 0 makes close() send RST instead of FIN: "connection reset by peer".
+        self.close_connection = True
+        self.connection.setsockopt(
+            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+        )
+        self.connection.close()
 
     def _request(self) -> Request:
         length = int(self.headers.get("Content-Length") or 0)
@@ -83,8 +100,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, response: Response) -> None:
         payload = response.encode()
         self.send_response(response.status)
-        if response.body is not None:
-            self.send_header("Content-Type", JSON_CONTENT_TYPE)
+        if response.has_content:
+            self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(payload)))
         for name, value in response.headers.items():
             self.send_header(name, value)
@@ -99,7 +116,9 @@ class _Handler(BaseHTTPRequestHandler):
 class SandboxServer:
     """HubSpot's CRM API on a loopback port, backed by one SQLite file.
 
-    ``port=0`` picks a free port; ``url`` is known after ``start()``.
+    ``port=0`` picks a free port; ``url`` is known after ``start()``. A
+    ``profile`` (``"realistic"``) brings quirks, a hold time and a rate limit;
+    arguments given with it win over the profile's.
     """
 
     def __init__(
@@ -110,21 +129,31 @@ class SandboxServer:
         port: int = 0,
         token: str = DEFAULT_TOKEN,
         quirks: QuirkConfig | None = None,
-        rate_limit: int = 190,
-        interval_ms: int = 10_000,
+        rate_limit: int | None = None,
+        interval_ms: int | None = None,
         daily_limit: int = 625_000,
         retry_after: bool = False,
         seed: int = 0,
         portal_id: int = PORTAL_ID,
+        profile: str | None = None,
+        hold_seconds: float | None = None,
+        search_per_second: int = 5,
     ) -> None:
         if not is_loopback(host):
             raise ValueError(
                 f"the sandbox binds to loopback addresses only, not {host!r}"
             )
+        chosen = find_profile(profile) if profile else None
+        limits = Limits(
+            _given(rate_limit, chosen.rate_limit if chosen else Limits.max_requests),
+            _given(interval_ms, chosen.interval_ms if chosen else Limits.interval_ms),
+            daily_limit,
+            retry_after,
+            search_per_second,
+        )
         self.host = host
         self.port = port
         self.store = Store(db_path)
-        limits = Limits(rate_limit, interval_ms, daily_limit, retry_after)
         try:
             self.app = SandboxApp(
                 self.store,
@@ -133,6 +162,8 @@ class SandboxServer:
                 limits=limits,
                 seed=seed,
                 portal_id=portal_id,
+                hold_seconds=hold_seconds,
+                profile=profile,
             )
         except ValueError:
             self.store.close()
@@ -162,6 +193,7 @@ class SandboxServer:
         return self
 
     def stop(self) -> None:
+        self.app.release()
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -177,9 +209,17 @@ class SandboxServer:
         quirks: QuirkConfig | None = None,
         rate_limit: dict | None = None,
         seed: int | None = None,
+        hold_seconds: float | None = None,
+        profile: str | None = None,
     ) -> None:
         """Change quirks or limits while running, as POST /_sandbox/config does."""
-        self.app.configure(quirks=quirks, rate_limit=rate_limit, seed=seed)
+        self.app.configure(
+            quirks=quirks,
+            rate_limit=rate_limit,
+            seed=seed,
+            hold_seconds=hold_seconds,
+            profile=profile,
+        )
 
     def reset(self) -> None:
         self.app.reset()
@@ -194,3 +234,7 @@ class SandboxServer:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _given(value: int | None, fallback: int) -> int:
+    return fallback if value is None else value

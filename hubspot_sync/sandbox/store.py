@@ -3,6 +3,8 @@
 Object IDs are unique across the portal, so associations key on IDs alone.
 Unique-value properties are enforced by a table whose primary key is the value:
 the planner checks first, and the table makes a second holder impossible.
+A merged-away record's row is deleted; its ID stays in ``merged_id``, pointing
+at the record that survived.
 """
 
 import json
@@ -44,6 +46,12 @@ CREATE TABLE IF NOT EXISTS custom_property (
     definition TEXT NOT NULL,
     PRIMARY KEY (kind, name)
 );
+CREATE TABLE IF NOT EXISTS merged_id (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    survivor_id INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS merged_id_survivor ON merged_id (survivor_id);
 CREATE TABLE IF NOT EXISTS association (
     from_id INTEGER NOT NULL,
     to_id INTEGER NOT NULL,
@@ -94,6 +102,10 @@ def _record(row: tuple) -> Record:
     )
 
 
+def _lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
 def _object_id(text: str) -> int | None:
     return int(text) if text.isdigit() else None
 
@@ -108,6 +120,8 @@ class Store:
         self._db = sqlite3.connect(
             str(path), check_same_thread=False, isolation_level=None
         )
+        # Search lower-cases values as Python does; SQLite's own lower() is ASCII only.
+        self._db.create_function("py_lower", 1, _lower, deterministic=True)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
@@ -237,6 +251,26 @@ class Store:
             rows = self._db.execute(sql, (_kind_name(kind), after, limit)).fetchall()
         return [_record(row) for row in rows]
 
+    def any_lowered_in(
+        self, kind: "str | ObjectKind", choices: list[tuple[str, list[str]]]
+    ) -> list[Record]:
+        """Live records, in ID order, whose value of some ``name``, lower-cased, is
+        one of its ``values``: a narrowing step for search."""
+        tests, params = [], []
+        for name, values in choices:
+            marks = ",".join("?" * len(values))
+            tests.append(
+                f"py_lower(json_extract(properties, '$.' || json_quote(?))) IN ({marks})"
+            )
+            params += [name, *values]
+        sql = (
+            f"SELECT {_COLUMNS} FROM object WHERE kind = ? AND archived_ms IS NULL"  # noqa: S608
+            f" AND ({' OR '.join(tests)}) ORDER BY id"
+        )
+        with self._lock:
+            rows = self._db.execute(sql, [_kind_name(kind), *params]).fetchall()
+        return [_record(row) for row in rows]
+
     def all(self, kind: "str | ObjectKind", *, archived: bool = False) -> list[Record]:
         return self.page(kind, after=0, limit=-1, archived=archived)
 
@@ -334,9 +368,72 @@ class Store:
             )
         return found
 
+    # Merges
+
+    def survivors(
+        self, kind: "str | ObjectKind", object_ids: Iterable[str]
+    ) -> dict[str, str]:
+        """Map each merged-away ID among ``object_ids`` to the ID that absorbed it."""
+        numbers = [n for n in map(_object_id, object_ids) if n is not None]
+        if not numbers:
+            return {}
+        marks = ",".join("?" * len(numbers))
+        sql = (
+            f"SELECT id, survivor_id FROM merged_id WHERE kind = ? AND id IN ({marks})"  # noqa: S608
+        )
+        with self._lock:
+            rows = self._db.execute(sql, [_kind_name(kind), *numbers]).fetchall()
+        return {str(old): str(survivor) for old, survivor in rows}
+
+    def merge(self, survivor: Record, absorbed: Iterable[Record]) -> None:
+        """Replace the absorbed records by ``survivor``: rows, unique values, links.
+
+        ``survivor`` may be one of the absorbed records' IDs (the primary keeps
+        its ID) or a new one. Their former IDs then resolve to it.
+        """
+        gone = [int(r.id) for r in absorbed if r.id != survivor.id]
+        new = int(survivor.id)
+        with self.atomic():
+            self._db.executemany(
+                "DELETE FROM object WHERE id = ?", [(old,) for old in gone]
+            )
+            self._db.executemany(
+                "DELETE FROM unique_value WHERE object_id = ?",
+                [(old,) for old in [*gone, new]],
+            )
+            self.save([survivor])
+            for old in gone:
+                self._db.execute(
+                    "UPDATE merged_id SET survivor_id = ? WHERE survivor_id = ?",
+                    (new, old),
+                )
+                self._db.execute(
+                    "INSERT INTO merged_id (id, kind, survivor_id) VALUES (?, ?, ?)",
+                    (old, survivor.kind, new),
+                )
+                self._move_links(old, new)
+
+    def _move_links(self, old: int, new: int) -> None:
+        # OR IGNORE: a link both records had is kept once; the old copy is dropped.
+        for column in ("from_id", "to_id"):
+            self._db.execute(
+                f"UPDATE OR IGNORE association SET {column} = ? WHERE {column} = ?",  # noqa: S608
+                (new, old),
+            )
+            self._db.execute(
+                f"DELETE FROM association WHERE {column} = ?",  # noqa: S608
+                (old,),
+            )
+
     def reset(self) -> None:
         """Wipe records, associations and custom properties; IDs keep increasing."""
         with self.atomic():
-            for table in ("object", "unique_value", "custom_property", "association"):
+            for table in (
+                "object",
+                "unique_value",
+                "custom_property",
+                "association",
+                "merged_id",
+            ):
                 self._db.execute(f"DELETE FROM {table}")  # noqa: S608
             self._definitions = self._load_definitions()

@@ -83,11 +83,11 @@ def _number(definition: PropertyDef, text: str) -> str:
 
 
 def _datetime(definition: PropertyDef, text: str) -> str:
-    return iso(_epoch_ms(text))
+    return iso(epoch_ms(text))
 
 
 def _date(definition: PropertyDef, text: str) -> str:
-    ms = _epoch_ms(text)
+    ms = epoch_ms(text)
     rest = ms % 86_400_000
     if rest:
         # The wording HubSpot uses for this (api-facts §3), e.g. "… is at 4:10:33.600 UTC, not midnight!"
@@ -96,7 +96,8 @@ def _date(definition: PropertyDef, text: str) -> str:
     return iso(ms)[:10]
 
 
-def _epoch_ms(text: str) -> int:
+def epoch_ms(text: str) -> int:
+    """Epoch milliseconds from ms or ISO-8601 text; raise ValueProblem if it is neither."""
     if text.lstrip("-").isdigit():
         return _in_range(int(text), text)
     try:

@@ -207,10 +207,20 @@ def _trace_id(item: dict[str, Any]) -> str | None:
 
 
 def _plan_all(
-    inputs: list[dict[str, Any]], plan_one: Callable[[int, dict[str, Any]], Plan | None]
+    ctx: Context,
+    inputs: list[dict[str, Any]],
+    plan_one: Callable[[int, dict[str, Any]], Plan | None],
 ) -> tuple[list[Plan], list[dict[str, Any]]]:
-    """Plan each input; a failure rejects the batch unless every input is traced."""
-    traced = bool(inputs) and all(_trace_id(item) for item in inputs)
+    """Plan each input; a failure rejects the batch unless every input is traced.
+
+    The ``reject_whole_batch`` quirk turns per-input answers off
+    (``ctx.per_input_errors``), traced or not.
+    """
+    traced = (
+        ctx.per_input_errors
+        and bool(inputs)
+        and all(_trace_id(item) for item in inputs)
+    )
     plans, errors = [], []
     for position, item in enumerate(inputs):
         try:
@@ -233,7 +243,7 @@ def create(ctx: Context, kind: ObjectKind) -> BatchOutcome:
     with ctx.store.atomic():
         planner = Planner(ctx, kind)
         plans, outcome.errors = _plan_all(
-            inputs, lambda i, item: planner.plan(i, item, None)
+            ctx, inputs, lambda i, item: planner.plan(i, item, None)
         )
         records = planner.apply(plans)
     outcome.results = [render_write(record, None) for record in records]
@@ -252,6 +262,7 @@ def update(ctx: Context, kind: ObjectKind) -> BatchOutcome:
         found = find_records(ctx, kind, keys)
         planner = Planner(ctx, kind)
         plans, outcome.errors = _plan_all(
+            ctx,
             inputs,
             lambda i, item: (
                 planner.plan(i, item, found[keys[i]]) if keys[i] in found else None
@@ -261,8 +272,11 @@ def update(ctx: Context, kind: ObjectKind) -> BatchOutcome:
     outcome.results = [
         render_write(plan.record, plan.written) for plan in plans if plan.record
     ]
-    outcome.errors += _not_found_errors(
-        kind, inputs, [i for i, key in enumerate(keys) if key not in found]
+    missing = [i for i, key in enumerate(keys) if key not in found]
+    outcome.errors += _not_found_errors(kind, inputs, missing)
+    # Not followed here (D-OBJ), but known, so that a quirk can treat them apart.
+    outcome.merged_away = set(
+        ctx.store.survivors(kind, [keys[i][0] for i in missing if not keys[i][1]])
     )
     return outcome
 
@@ -320,7 +334,7 @@ def upsert(ctx: Context, kind: ObjectKind) -> BatchOutcome:
                 }
             return planner.plan(position, item, found.get(keys[position]))
 
-        plans, outcome.errors = _plan_all(inputs, plan_one)
+        plans, outcome.errors = _plan_all(ctx, inputs, plan_one)
         planner.apply(plans)
     outcome.results = [_upsert_result(plan) for plan in plans]
     return outcome
@@ -341,6 +355,18 @@ def _upsert_result(plan: Plan) -> dict[str, Any]:
     body = render_write(plan.record, None if created else plan.written)
     body["new"] = created
     return body
+
+
+def create_one(ctx: Context, kind: ObjectKind, body: Any) -> Record:
+    """Create one record as HubSpot's UI would; raise ApiError when it cannot be written."""
+    with ctx.store.atomic():
+        planner = Planner(ctx, kind)
+        try:
+            plan = planner.plan(0, body if isinstance(body, dict) else {}, None)
+        except InputFailure as failure:
+            raise failure.as_api_error() from None
+        (created,) = planner.apply([plan])
+    return created
 
 
 def update_one(

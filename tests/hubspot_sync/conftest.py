@@ -5,6 +5,7 @@ import pytest
 import requests
 
 from hubspot_sync.properties import CUSTOM_PROPERTIES
+from hubspot_sync.sandbox.clock import CLOCK, Clock
 from hubspot_sync.sandbox.server import SandboxServer
 
 SANDBOX_TOKEN = "sandbox-token"
@@ -21,9 +22,8 @@ class SandboxAPI:
     def request(
         self, method: str, path: str, body: Any = None, **kwargs: Any
     ) -> requests.Response:
-        return self.session.request(
-            method, self.url + path, json=body, timeout=10, **kwargs
-        )
+        kwargs.setdefault("timeout", 10)
+        return self.session.request(method, self.url + path, json=body, **kwargs)
 
     def get(self, path: str, **kwargs: Any) -> requests.Response:
         return self.request("GET", path, **kwargs)
@@ -53,11 +53,34 @@ class SandboxAPI:
         assert response.status_code == 201, response.text
         return [result["id"] for result in response.json()["results"]]
 
+    def plant(self, kind: str, **properties: str) -> str:
+        """Create a record by hand, as someone in HubSpot would."""
+        response = self.post(f"/_sandbox/records/{kind}", {"properties": properties})
+        assert response.status_code == 201, response.text
+        return response.json()["id"]
+
+    def merge(self, kind: str, primary: str, merged: str, **extra: Any) -> dict:
+        body = {"primary": primary, "merged": merged, **extra}
+        response = self.post(f"/_sandbox/merge/{kind}", body)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def search(self, kind: str, body: dict) -> requests.Response:
+        return self.post(f"/crm/v3/objects/{kind}/search", body)
+
 
 @pytest.fixture
 def sandbox(tmp_path) -> Iterator[SandboxServer]:
     with SandboxServer(tmp_path / "sandbox.sqlite3") as server:
         yield server
+
+
+@pytest.fixture
+def frozen_clock() -> Iterator[Clock]:
+    """The sandbox's clock, stopped; ``advance(seconds)`` moves it on."""
+    CLOCK.freeze()
+    yield CLOCK
+    CLOCK.restore()
 
 
 @pytest.fixture

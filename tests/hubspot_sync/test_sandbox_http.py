@@ -144,13 +144,16 @@ def test_it_describes_and_changes_its_config(sandbox_api):
 
     assert response.status_code == 200
     assert response.json() == {
+        "profile": None,
         "quirks": {"drop_result": 0.5},
         "seed": 7,
+        "hold_seconds": 35.0,
         "rate_limit": {
             "max": 50,
             "interval_ms": 1000,
             "daily": 625000,
             "retry_after": False,
+            "search_per_second": 5,
         },
         "portal_id": 1234567,
     }

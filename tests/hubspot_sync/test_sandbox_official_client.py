@@ -255,3 +255,102 @@ def test_the_official_client_parses_association_batch_read(keyed_api):
     assert [(t.to_object_id, t.association_types[0].type_id) for t in result.to] == [
         (line_id, 19)
     ]
+
+
+def _api(package: types.ModuleType, name: str, url: str):
+    cfg = package.Configuration(host=url)
+    cfg.access_token = SANDBOX_TOKEN
+    cfg.client_side_validation = True
+    return getattr(package, name)(package.ApiClient(configuration=cfg))
+
+
+@pytest.mark.parametrize(("package", "kind", "properties", "key"), OBJECT_APIS)
+def test_the_official_client_parses_a_search(keyed_api, package, kind, properties, key):
+    batch = _batch_api(package, keyed_api.url)
+    for _ in range(3):
+        _create(package, batch, properties)
+    search = _api(package, "SearchApi", keyed_api.url)
+    name = next(iter(properties))
+    request = package.PublicObjectSearchRequest(
+        filter_groups=[
+            package.FilterGroup(
+                filters=[
+                    package.Filter(
+                        property_name=name,
+                        operator="EQ",
+                        value=properties[name].lower(),
+                    )
+                ]
+            )
+        ],
+        properties=[name],
+        limit=2,
+    )
+
+    answer = search.do_search(request)
+
+    assert isinstance(
+        answer, package.CollectionResponseWithTotalSimplePublicObjectForwardPaging
+    )
+    assert answer.total == 3
+    assert [r.properties[name] for r in answer.results] == [properties[name]] * 2
+    assert answer.paging.next.after == "2"
+    assert answer.results[0].created_at is not None
+
+
+def test_the_official_client_raises_on_a_whole_batch_rejection_of_traced_inputs(
+    keyed_api, sandbox
+):
+    sandbox.configure(quirks={"reject_whole_batch": True})
+    api = _batch_api(line_items, keyed_api.url)
+    inputs = [
+        line_items.SimplePublicObjectBatchInputForCreate(
+            properties={"name": "good"}, associations=[], object_write_trace_id="ok"
+        ),
+        line_items.SimplePublicObjectBatchInputForCreate(
+            properties={"quantity": "two"}, associations=[], object_write_trace_id="bad"
+        ),
+    ]
+
+    with pytest.raises(line_items.ApiException) as raised:
+        api.create(
+            line_items.BatchInputSimplePublicObjectBatchInputForCreate(inputs=inputs)
+        )
+
+    assert raised.value.status == 400
+    error = api.api_client.deserialize(
+        types.SimpleNamespace(data=raised.value.body), "Error"
+    )
+    assert error.category == "VALIDATION_ERROR"
+    (detail,) = error.errors
+    assert (detail.code, detail.context) == (
+        "INVALID_INTEGER",
+        {"propertyName": ["quantity"]},
+    )
+    assert sandbox.store.count("line_items") == 0
+
+
+@pytest.mark.parametrize(("package", "kind", "properties", "key"), OBJECT_APIS)
+def test_the_official_client_reads_a_merged_away_id_as_the_survivor(
+    keyed_api, package, kind, properties, key
+):
+    batch = _batch_api(package, keyed_api.url)
+    (primary,) = _create(package, batch, properties).results
+    (loser,) = _create(package, batch, properties).results
+    keyed_api.merge(kind, primary.id, loser.id)
+    basic = _api(package, "BasicApi", keyed_api.url)
+
+    single = basic.get_by_id(loser.id, properties=["hs_merged_object_ids"])
+    many = batch.read(
+        package.BatchReadInputSimplePublicObjectId(
+            inputs=[package.SimplePublicObjectId(id=loser.id)],
+            properties=["hs_merged_object_ids"],
+            properties_with_history=[],
+        )
+    )
+
+    assert isinstance(single, package.SimplePublicObjectWithAssociations)
+    assert single.id == primary.id
+    assert single.properties["hs_merged_object_ids"] == loser.id
+    assert isinstance(many, package.BatchResponseSimplePublicObject)
+    assert [r.id for r in many.results] == [primary.id]

@@ -18,6 +18,7 @@ from hubspot_sync.properties import CUSTOM_PROPERTIES
                 "hs_object_id": "number",
                 "createdate": "datetime",
                 "hs_lastmodifieddate": "datetime",
+                "hs_merged_object_ids": "enumeration",
             },
         ),
         (
@@ -34,6 +35,7 @@ from hubspot_sync.properties import CUSTOM_PROPERTIES
                 "hs_object_id": "number",
                 "createdate": "datetime",
                 "hs_lastmodifieddate": "datetime",
+                "hs_merged_object_ids": "enumeration",
             },
         ),
     ],

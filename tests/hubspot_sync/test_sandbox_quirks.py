@@ -166,7 +166,25 @@ def test_it_refuses_unknown_quirks_and_bad_rates():
 
 
 def test_every_quirk_says_what_it_reproduces_and_where_that_is_from():
-    assert {"silent_skip_update", "silent_skip_update_207", "drop_result"} <= set(
-        REGISTRY
-    )
+    assert set(REGISTRY) == {
+        "silent_skip_update",
+        "silent_skip_update_207",
+        "silent_skip_merged",
+        "drop_result",
+        "reject_whole_batch",
+        "html_5xx",
+        "connection_reset",
+        "timeout_after_write",
+        "association_empty",
+        "search_lag",
+        "no_unique_line_items",
+    }
     assert all(cls.reproduces and cls.source for cls in REGISTRY.values())
+
+
+def test_it_runs_quirks_in_one_order_whatever_order_they_are_named_in():
+    forward = QuirkSet({"drop_result": 0.5, "html_5xx": 0.5}, seed=2)
+    backward = QuirkSet({"html_5xx": 0.5, "drop_result": 0.5}, seed=2)
+
+    assert [q.name for q in forward._quirks] == [q.name for q in backward._quirks]
+    assert list(forward.describe()) == ["drop_result", "html_5xx"]

@@ -8,7 +8,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from hubspot_sync.sandbox.quirks import REGISTRY, parse_quirk
+from hubspot_sync.sandbox.profiles import PROFILES
+from hubspot_sync.sandbox.quirks import DEFAULT_HOLD_SECONDS, REGISTRY, parse_quirk
 from hubspot_sync.sandbox.server import SandboxServer, is_loopback
 
 
@@ -33,11 +34,18 @@ class Command(BaseCommand):
         parser.add_argument(
             "--rate-limit",
             type=int,
-            default=190,
-            help="requests per window; 0 = unlimited",
+            help="requests per window (default 190, or the profile's); 0 = unlimited",
         )
         parser.add_argument(
-            "--interval-ms", type=int, default=10_000, help="the rolling window"
+            "--interval-ms",
+            type=int,
+            help="the rolling window (default 10000, or the profile's)",
+        )
+        parser.add_argument(
+            "--search-limit",
+            type=int,
+            default=5,
+            help="search requests per second; 0 = unlimited",
         )
         parser.add_argument(
             "--daily-limit",
@@ -54,6 +62,16 @@ class Command(BaseCommand):
             default=[],
             metavar="NAME[=RATE]",
             help=f"switch a quirk on (repeatable): {', '.join(sorted(REGISTRY))}",
+        )
+        parser.add_argument(
+            "--profile",
+            choices=sorted(PROFILES),
+            help="a mix of quirks and limits; --quirk and the limits override it",
+        )
+        parser.add_argument(
+            "--hold-seconds",
+            type=float,
+            help=f"how long timeout_after_write holds an answer (default {DEFAULT_HOLD_SECONDS:g})",
         )
         parser.add_argument(
             "--seed", type=int, default=0, help="seed for the quirks' random choices"
@@ -83,11 +101,8 @@ class Command(BaseCommand):
             raise CommandError(
                 f"Cannot listen on {options['host']}:{options['port']}: {error}"
             ) from None
-        quirks = ", ".join(
-            f"{name}={rate:g}" for name, rate in server.app.quirks.describe().items()
-        )
         self.stdout.write(
-            f"HubSpot sandbox listening on {server.url} (db {db_path}); quirks: {quirks or 'none'}"
+            f"HubSpot sandbox listening on {server.url} (db {db_path}); {_settings(server)}"
         )
         self.stdout.flush()
         try:
@@ -109,6 +124,20 @@ class Command(BaseCommand):
                 daily_limit=options["daily_limit"],
                 retry_after=options["retry_after"],
                 seed=options["seed"],
+                profile=options["profile"],
+                hold_seconds=options["hold_seconds"],
+                search_per_second=options["search_limit"],
             )
         except ValueError as error:
             raise CommandError(str(error)) from None
+
+
+def _settings(server: SandboxServer) -> str:
+    """The profile, the hold when it matters, and the quirks, for the start-up line."""
+    config = server.app.describe()
+    parts = [f"profile {config['profile']}"] if config["profile"] else []
+    if "timeout_after_write" in config["quirks"]:
+        parts.append(f"hold {config['hold_seconds']:g}s")
+    quirks = ", ".join(f"{name}={rate:g}" for name, rate in config["quirks"].items())
+    parts.append(f"quirks: {quirks or 'none'}")
+    return "; ".join(parts)

@@ -1,0 +1,115 @@
+"""Control endpoints that change the sandbox's records the way people in HubSpot would:
+create a record by hand, merge two records, archive one.
+
+They answer with the record as it now is (every property), or the sandbox's
+error envelope. Like every control call they need the token and do not count
+against the rate limits.
+"""
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from hubspot_sync.sandbox.clock import iso, now_ms
+from hubspot_sync.sandbox.errors import ApiError, bad_request
+from hubspot_sync.sandbox.kinds import ObjectKind, resolve_kind
+from hubspot_sync.sandbox.messages import Context, Response
+from hubspot_sync.sandbox.records import render
+from hubspot_sync.sandbox.store import Record
+from hubspot_sync.sandbox.writes import create_one
+
+MERGED_IDS = "hs_merged_object_ids"
+
+
+def plant(ctx: Context, kind: ObjectKind) -> Response:
+    """Create a record as someone in HubSpot would: validated, unique values enforced."""
+    body = ctx.request.json()
+    if not isinstance(body, dict) or not isinstance(body.get("properties"), dict):
+        raise bad_request("Invalid input JSON: the body needs a `properties` object")
+    record = create_one(ctx, kind, body)
+    return Response(201, render(record, record.properties))
+
+
+def merge(ctx: Context, kind: ObjectKind) -> Response:
+    """Merge ``merged`` into ``primary``; with ``new_id`` both give way to a new ID.
+
+    The survivor keeps the primary's values, unique ones included; the merged
+    record's unique values are released (see docs/sandbox.md, "Merged records").
+    """
+    body = ctx.request.json()
+    if not isinstance(body, dict):
+        raise bad_request("Invalid input JSON: expected an object")
+    primary_id, merged_id = _text_id(body, "primary"), _text_id(body, "merged")
+    if primary_id == merged_id:
+        raise bad_request("A record cannot be merged into itself")
+    with ctx.store.atomic():
+        primary, merged = (
+            _live(ctx, kind, object_id) for object_id in (primary_id, merged_id)
+        )
+        new_id = bool(body.get("new_id"))
+        survivor_id = ctx.store.allocate_ids(1)[0] if new_id else primary.id
+        survivor = _survivor(primary, merged, survivor_id, now_ms())
+        ctx.store.merge(survivor, [primary, merged])
+    return Response(200, render(survivor, survivor.properties))
+
+
+def _survivor(primary: Record, merged: Record, survivor_id: str, now: int) -> Record:
+    absorbed = {merged.id} | ({primary.id} if survivor_id != primary.id else set())
+    for record in (primary, merged):
+        absorbed.update(filter(None, record.properties.get(MERGED_IDS, "").split(";")))
+    properties = primary.properties | {
+        MERGED_IDS: ";".join(sorted(absorbed, key=int)),
+        "hs_object_id": survivor_id,
+        "hs_lastmodifieddate": iso(now),
+    }
+    return Record(survivor_id, primary.kind, properties, primary.created_ms, now)
+
+
+def archive(ctx: Context, kind: ObjectKind, object_id: str) -> Response:
+    with ctx.store.atomic():
+        _live(ctx, kind, object_id)
+        ctx.store.archive(kind, [object_id], now_ms())
+        record = ctx.store.get(kind, object_id, archived=True)
+    assert record is not None
+    return Response(200, render(record, record.properties))
+
+
+def _text_id(body: dict[str, Any], key: str) -> str:
+    value = body.get(key)
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise bad_request(f"Invalid input JSON: `{key}` must be a record ID")
+    return str(value)
+
+
+def _live(ctx: Context, kind: ObjectKind, object_id: str) -> Record:
+    record = ctx.store.get(kind, object_id)
+    if record is None:
+        raise ApiError(
+            404,
+            "OBJECT_NOT_FOUND",
+            f"The sandbox has no live {kind.label} {object_id}",
+        )
+    return record
+
+
+_T = r"(?P<kind>[^/]+)"
+ROUTES: list[tuple[str, re.Pattern[str], Callable[..., Response]]] = [
+    ("POST", re.compile(rf"records/{_T}"), plant),
+    ("POST", re.compile(rf"merge/{_T}"), merge),
+    ("POST", re.compile(rf"archive/{_T}/(?P<object_id>[^/]+)"), archive),
+]
+
+
+def find(method: str, action: str) -> tuple[Callable[..., Response], dict[str, Any]]:
+    """The control handler for ``action`` (the path after /_sandbox/) and its arguments."""
+    for route_method, pattern, handler in ROUTES:
+        match = pattern.fullmatch(action)
+        if match and route_method == method:
+            params: dict[str, Any] = match.groupdict()
+            params["kind"] = resolve_kind(params["kind"])
+            return handler, params
+    raise ApiError(
+        404,
+        "OBJECT_NOT_FOUND",
+        f"The sandbox has no endpoint {method} /_sandbox/{action}",
+    )
