@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import requests
 from django.conf import settings
 
+from hubspot_sync import ratelimit
 from hubspot_sync.models import ApiCall
 
 logger = logging.getLogger(__name__)
@@ -161,12 +162,14 @@ class HubSpotClient:
         timeout: float | None = None,
         max_attempts: int | None = None,
         sleep=time.sleep,
+        budget: ratelimit.Budget | None = None,
     ) -> None:
         self.base_url = (base_url or settings.HUBSPOT_BASE_URL).rstrip("/")
         self._token = token if token is not None else settings.HUBSPOT_ACCESS_TOKEN
         self.timeout = timeout or settings.HUBSPOT_TIMEOUT
         self.max_attempts = max_attempts or settings.HUBSPOT_MAX_ATTEMPTS
         self._sleep = sleep
+        self.budget = budget or ratelimit.make_budget(sleep=sleep)
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"Bearer {self._token}"
         self.session.headers["Content-Type"] = "application/json"
@@ -318,6 +321,11 @@ class HubSpotClient:
         )
 
     def _attempt(self, method, path, body_text, attempt, idempotent):
+        bucket = ratelimit.SEARCH if path.endswith("/search") else ratelimit.GENERAL
+        try:
+            self.budget.acquire(bucket)
+        except ratelimit.DailyLimitReached as exc:
+            raise _daily_limit_error(exc.until) from None
         started = time.monotonic()
         try:
             response = self.session.request(
@@ -333,10 +341,11 @@ class HubSpotClient:
         duration_ms = int((time.monotonic() - started) * 1000)
         call = self._record(method, path, body_text, attempt, duration_ms, response)
         body = _json_or_none(response)
+        limits = call.rate_limit
+        self.budget.observe(bucket, limits.get("max"), limits.get("interval_ms"))
         if 200 <= response.status_code < 300:
-            self._pace(call.rate_limit)
             return response.status_code, body or {}, call
-        raise self._http_failure(response, body, call, attempt)
+        raise self._http_failure(response, body, call, attempt, bucket)
 
     def _network_failure(
         self, exc, method, path, body_text, attempt, started, idempotent
@@ -356,7 +365,7 @@ class HubSpotClient:
             raise _Retry(error, _backoff(attempt))
         raise error
 
-    def _http_failure(self, response, body, call, attempt) -> Exception:
+    def _http_failure(self, response, body, call, attempt, bucket) -> Exception:
         body = body if isinstance(body, dict) else {}
         status = response.status_code
         error = HubSpotError(
@@ -369,9 +378,12 @@ class HubSpotClient:
         )
         if status == 429 and body.get("policyName") == "DAILY":
             error.category = "DAILY_LIMIT"
+            self.budget.daily_exhausted()
             return error
         if status == 429:
-            return _Retry(error, _retry_after(response) or _backoff(attempt, base=1.0))
+            wait = _retry_after(response) or _backoff(attempt, base=1.0)
+            self.budget.back_off(bucket, wait)
+            return _Retry(error, 0)  # the budget makes every worker wait
         if status >= 500 or status == 423:
             return _Retry(error, _retry_after(response) or _backoff(attempt))
         return error
@@ -405,22 +417,22 @@ class HubSpotClient:
             return text.replace(self._token, REDACTED)
         return text
 
-    def _pace(self, rate_limit: dict) -> None:
-        # Keep clear of the burst limit: once the window is nearly used up,
-        # space calls at the sustainable rate instead of running into 429s.
-        remaining, maximum = rate_limit.get("remaining"), rate_limit.get("max")
-        interval = rate_limit.get("interval_ms")
-        if None in (remaining, maximum, interval) or not maximum:
-            return
-        if remaining < max(2, maximum // 10):
-            self._sleep(interval / maximum / 1000 * 2)
-
 
 class _Retry(Exception):
     def __init__(self, error: HubSpotError, wait: float) -> None:
         super().__init__(error.message)
         self.error = error
         self.wait = wait
+
+
+def _daily_limit_error(until: float) -> HubSpotError:
+    reset = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(until))
+    return HubSpotError(
+        f"HubSpot's daily API limit is used up until {reset}; nothing was sent.",
+        permanent=False,
+        status=429,
+        category="DAILY_LIMIT",
+    )
 
 
 def _backoff(attempt: int, base: float = 0.5, cap: float = 10.0) -> float:

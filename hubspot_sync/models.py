@@ -209,3 +209,28 @@ class ItemOutcome(models.Model):
 
     def __str__(self) -> str:
         return f"{self.item_id}: {self.outcome}"
+
+
+class RateBucket(models.Model):
+    """One HubSpot rate limit shared by every worker (embedded mode).
+
+    The row is also the lock that serialises grants; ``RateGrant`` rows are
+    the requests let through in the current window.
+    """
+
+    name = models.CharField(max_length=32, unique=True)
+    max_requests = models.PositiveIntegerField()
+    interval_ms = models.PositiveIntegerField()
+    blocked_until = models.FloatField(default=0, help_text="Epoch seconds")
+    daily_blocked_until = models.FloatField(default=0, help_text="Epoch seconds")
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.max_requests} per {self.interval_ms} ms"
+
+
+class RateGrant(models.Model):
+    bucket = models.ForeignKey(RateBucket, on_delete=models.CASCADE, related_name="+")
+    at = models.FloatField(db_index=True, help_text="Epoch seconds")
+
+    def __str__(self) -> str:
+        return f"{self.bucket_id}@{self.at}"

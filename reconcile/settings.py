@@ -127,6 +127,13 @@ HUBSPOT_ACCESS_TOKEN = env.get_str("HUBSPOT_ACCESS_TOKEN") or (
 )
 HUBSPOT_TIMEOUT = env.get_int("HUBSPOT_TIMEOUT", 30, minimum=1)
 HUBSPOT_MAX_ATTEMPTS = env.get_int("HUBSPOT_MAX_ATTEMPTS", 5, minimum=1)
+# The shared rate budget: HubSpot's burst limit per app (190 per 10 s on
+# Professional and Enterprise, 100 on Free and Starter) until HubSpot's own
+# headers say otherwise, less a little headroom; searches have their own.
+HUBSPOT_RATE_LIMIT = env.get_int("HUBSPOT_RATE_LIMIT", 190, minimum=1)
+HUBSPOT_RATE_INTERVAL_MS = env.get_int("HUBSPOT_RATE_INTERVAL_MS", 10_000, minimum=1)
+HUBSPOT_RATE_HEADROOM = env.get_int("HUBSPOT_RATE_HEADROOM_PERCENT", 3, minimum=0) / 100
+HUBSPOT_SEARCH_RATE_LIMIT = env.get_int("HUBSPOT_SEARCH_RATE_LIMIT", 5, minimum=1)
 HUBSPOT_BATCH_SIZE = 100  # HubSpot's cap on object batch endpoints
 HUBSPOT_ASSOCIATION_BATCH_SIZE = env.get_int(
     "HUBSPOT_ASSOCIATION_BATCH_SIZE", 1000, minimum=1

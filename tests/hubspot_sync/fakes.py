@@ -8,6 +8,32 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 Responder = Callable[[str, dict], tuple[int, dict]]
 
 
+class FakeTime:
+    """Stands in for time: sleeping moves its clock instead of waiting."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+        self.now = 1_800_000_000.0
+
+    def __call__(self, seconds: float) -> None:
+        if seconds > 0:
+            self.waits.append(seconds)
+            self.now += seconds
+
+    def clock(self) -> float:
+        return self.now
+
+    def budget(self):
+        from hubspot_sync.ratelimit import DatabaseBudget
+
+        return DatabaseBudget(sleep=self, clock=self.clock)
+
+    def client(self, url: str, token: str = "tok", **kwargs):
+        from hubspot_sync.client import HubSpotClient
+
+        return HubSpotClient(url, token, sleep=self, budget=self.budget(), **kwargs)
+
+
 class FakeHubSpot:
     """Answers each POST with ``responder(path, body)``; records what it got."""
 

@@ -1,10 +1,9 @@
 import pytest
 
 from hubspot_sync.associations import send
-from hubspot_sync.client import HubSpotClient
 from hubspot_sync.ledger import Ledger
 from hubspot_sync.models import Association, SyncBatch, SyncItem, SyncRun
-from tests.hubspot_sync.fakes import FakeHubSpot, batch
+from tests.hubspot_sync.fakes import FakeHubSpot, FakeTime, batch
 
 pytestmark = pytest.mark.django_db
 
@@ -43,7 +42,7 @@ def run_send(responder, items) -> FakeHubSpot:
     fake = FakeHubSpot(responder)
     run = SyncRun.objects.create()
     ledger = Ledger(SyncBatch.objects.create(run=run, kind="association"))
-    client = HubSpotClient(fake.url, "tok", sleep=lambda s: None)
+    client = FakeTime().client(fake.url)
     try:
         send(client, ledger, items)
         ledger.flush()

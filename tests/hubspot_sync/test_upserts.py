@@ -1,10 +1,9 @@
 import pytest
 
-from hubspot_sync.client import HubSpotClient
 from hubspot_sync.ledger import Ledger
 from hubspot_sync.models import ItemState, SyncBatch, SyncItem, SyncRun
 from hubspot_sync.upserts import send
-from tests.hubspot_sync.fakes import FakeHubSpot, batch, echo
+from tests.hubspot_sync.fakes import FakeHubSpot, FakeTime, batch, echo
 
 pytestmark = pytest.mark.django_db
 
@@ -42,7 +41,7 @@ def make_items(count: int) -> list[SyncItem]:
 def run_send(fake: FakeHubSpot, items: list[SyncItem]) -> None:
     run = SyncRun.objects.create()
     ledger = Ledger(SyncBatch.objects.create(run=run, kind="line_item_upsert"))
-    client = HubSpotClient(fake.url, "tok", sleep=lambda s: None)
+    client = FakeTime().client(fake.url)
     with client.recording(run.pk, ledger.batch.pk):
         send(client, ledger, items)
     ledger.flush()
