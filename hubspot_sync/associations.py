@@ -18,7 +18,9 @@ logger = logging.getLogger(__name__)
 LINE_ITEM_TO_DEAL = 20  # HUBSPOT_DEFINED association type id
 
 
-def send(client: HubSpotClient, ledger: Ledger, items: list[SyncItem]) -> None:
+def send(client: HubSpotClient, ledger: Ledger, items, recovered=False) -> None:
+    # Linking again what a dead worker may have linked is harmless: HubSpot
+    # keeps one association per pair and type.
     deal_ids = dict(
         SyncItem.objects.filter(key__in={item.parent_key for item in items})
         .exclude(hubspot_id="")

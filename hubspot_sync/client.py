@@ -273,9 +273,8 @@ class HubSpotClient:
         return body
 
     def create_property(self, object_type: str, definition: dict) -> dict:
-        _, body, _ = self._send(
-            "POST", f"/crm/v3/properties/{object_type}", definition, idempotent=False
-        )
+        # Safe to send again: a second create of one name answers 409.
+        _, body, _ = self._send("POST", f"/crm/v3/properties/{object_type}", definition)
         return body
 
     # Plumbing.
@@ -369,7 +368,7 @@ class HubSpotClient:
         body = body if isinstance(body, dict) else {}
         status = response.status_code
         error = HubSpotError(
-            str(body.get("message") or f"HubSpot answered HTTP {status}"),
+            self._scrub(str(body.get("message") or f"HubSpot answered HTTP {status}")),
             permanent=status < 500 and status not in (423, 429),
             status=status,
             category=str(body.get("category") or body.get("policyName") or ""),

@@ -10,16 +10,18 @@ listed in its errors (failed), or in neither (unreported skip).
 import logging
 from collections import deque
 from collections.abc import Callable
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from hubspot_sync import associations, reasons, upserts
 from hubspot_sync.client import HubSpotClient, HubSpotError
 from hubspot_sync.ledger import Ledger
 from hubspot_sync.models import (
+    RETRYABLE_STATES,
     SENDABLE_STATES,
     Association,
     ItemOutcome,
@@ -36,9 +38,20 @@ logger = logging.getLogger(__name__)
 
 Dispatch = Callable[[str, int], None]
 LINKABLE_STATES = (ItemState.VERIFIED, ItemState.MISMATCH)
+FINISHED_BATCHES = (SyncBatch.State.DONE, SyncBatch.State.FAILED)
 
 
-def create_run(trigger: str = "command", requested_by: str = "") -> SyncRun:
+def create_run(
+    trigger: str = "command", requested_by: str = "", retry: tuple[str, ...] = ()
+) -> SyncRun:
+    """Queue a run; items in the ``retry`` states are sent again by it."""
+    unknown = set(retry) - set(RETRYABLE_STATES)
+    if unknown:
+        raise ValueError(f"cannot retry items in state {', '.join(sorted(unknown))}")
+    if retry:
+        SyncItem.objects.filter(state__in=retry).update(
+            state=ItemState.PENDING, state_changed=timezone.now()
+        )
     return SyncRun.objects.create(trigger=trigger, requested_by=requested_by)
 
 
@@ -62,12 +75,6 @@ def start_run(run_id: int, dispatch: Dispatch) -> None:
     )
     if not claimed:
         return  # already started by an earlier delivery of this task
-    other = (
-        SyncRun.objects.filter(state=SyncRun.State.RUNNING).exclude(pk=run_id).first()
-    )
-    if other:
-        _fail_run(run_id, f"Run {other.pk} is still running; start again when it ends.")
-        return
     client = HubSpotClient()
     try:
         with client.recording(run_id):
@@ -86,12 +93,10 @@ def _plan_objects(run_id: int, dispatch: Dispatch) -> None:
         (ObjectType.DEAL, SyncBatch.Kind.DEAL_UPSERT),
         (ObjectType.LINE_ITEM, SyncBatch.Kind.LINE_ITEM_UPSERT),
     ):
-        ids = list(
-            SyncItem.objects.filter(object_type=object_type, state__in=SENDABLE_STATES)
-            .order_by("key")
-            .values_list("pk", flat=True)
+        items = SyncItem.objects.filter(
+            object_type=object_type, state__in=SENDABLE_STATES
         )
-        batches += _make_batches(run_id, kind, ids, settings.HUBSPOT_BATCH_SIZE)
+        batches += _lease_batches(run_id, kind, items, settings.HUBSPOT_BATCH_SIZE)
     total_items = sum(len(batch.item_ids) for batch in batches)
     SyncRun.objects.filter(pk=run_id).update(
         phase=SyncRun.Phase.OBJECTS, items_total=total_items, batches_total=len(batches)
@@ -103,52 +108,108 @@ def _plan_objects(run_id: int, dispatch: Dispatch) -> None:
         dispatch("process_batch", batch.pk)
 
 
-def _make_batches(run_id: int, kind: str, ids: list[int], size: int) -> list[SyncBatch]:
-    batches = [
-        SyncBatch(run_id=run_id, kind=kind, item_ids=ids[start : start + size])
-        for start in range(0, len(ids), size)
-    ]
-    return SyncBatch.objects.bulk_create(batches)
+def _lease_batches(run_id: int, kind: str, items, size: int) -> list[SyncBatch]:
+    """Cut the unleased items into batches, each holding a lease on its items.
+
+    Items that another run's batch still holds are left to that batch.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            items.filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+            .order_by("key")
+            .values_list("pk", flat=True)
+        )
+        batches = SyncBatch.objects.bulk_create(
+            SyncBatch(run_id=run_id, kind=kind, item_ids=ids[start : start + size])
+            for start in range(0, len(ids), size)
+        )
+        until = now + timedelta(seconds=settings.TALLY_LEASE_SECONDS)
+        for batch in batches:
+            SyncItem.objects.filter(pk__in=batch.item_ids).update(
+                lease_batch=batch, lease_until=until
+            )
+    return batches
 
 
 def process_batch(batch_id: int, dispatch: Dispatch) -> None:
-    claimed = SyncBatch.objects.filter(
-        pk=batch_id, state=SyncBatch.State.QUEUED
-    ).update(state=SyncBatch.State.RUNNING, started=timezone.now())
-    if not claimed:
-        return
+    recovered = _claim(batch_id)
+    if recovered is None:
+        return  # done, or another worker has it
     batch = SyncBatch.objects.select_related("run").get(pk=batch_id)
-    items = list(SyncItem.objects.filter(pk__in=batch.item_ids).order_by("pk"))
+    items = _renew_leases(batch)
     client = HubSpotClient()
     ledger = Ledger(batch)
     try:
         with client.recording(batch.run_id, batch.pk):
-            HANDLERS[batch.kind](client, ledger, items)
+            if items:
+                HANDLERS[batch.kind](client, ledger, items, recovered=recovered)
         ledger.flush()
         batch.state = SyncBatch.State.DONE
     except Exception as exc:
         logger.exception("Batch %s failed inside Tally", batch_id)
         ledger = Ledger(batch)
-        items = list(SyncItem.objects.filter(pk__in=batch.item_ids))
         ledger.record(
-            items, Outcome.TRANSIENT, ItemState.TRANSIENT, reasons.INTERNAL_ERROR
+            _renew_leases(batch),
+            Outcome.TRANSIENT,
+            ItemState.TRANSIENT,
+            reasons.INTERNAL_ERROR,
         )
         ledger.flush()
         batch.state, batch.error = SyncBatch.State.FAILED, repr(exc)[:2000]
     finally:
         client.close()
+    SyncItem.objects.filter(lease_batch=batch).update(
+        lease_batch=None, lease_until=None
+    )
     batch.finished = timezone.now()
     batch.save(update_fields=["state", "finished", "error"])
     _advance(batch.run_id, dispatch)
+
+
+def _claim(batch_id: int) -> bool | None:
+    """Take the batch: False when fresh, True when taken over from a dead worker.
+
+    None when it is done or a live worker has it.
+    """
+    now = timezone.now()
+    fresh = SyncBatch.objects.filter(pk=batch_id, state=SyncBatch.State.QUEUED).update(
+        state=SyncBatch.State.RUNNING, started=now, claims=F("claims") + 1
+    )
+    if fresh:
+        return False
+    stale = now - timedelta(seconds=settings.TALLY_LEASE_SECONDS)
+    taken_over = SyncBatch.objects.filter(
+        pk=batch_id, state=SyncBatch.State.RUNNING, started__lt=stale
+    ).update(started=now, claims=F("claims") + 1)
+    if taken_over:
+        logger.warning("Batch %s: taking over from a worker that stopped", batch_id)
+        return True
+    return None
+
+
+def _renew_leases(batch: SyncBatch) -> list[SyncItem]:
+    """The batch's items that are still its own, with their leases renewed.
+
+    An item whose lease ran out and went to another batch is that batch's now.
+    """
+    now = timezone.now()
+    until = now + timedelta(seconds=settings.TALLY_LEASE_SECONDS)
+    SyncItem.objects.filter(pk__in=batch.item_ids).filter(
+        Q(lease_batch=batch) | Q(lease_batch__isnull=True) | Q(lease_until__lt=now)
+    ).update(lease_batch=batch, lease_until=until)
+    return list(SyncItem.objects.filter(lease_batch=batch).order_by("pk"))
 
 
 def _advance(run_id: int, dispatch: Dispatch) -> None:
     """Count a finished batch; the last one of a phase starts the next phase."""
     with transaction.atomic():
         run = SyncRun.objects.select_for_update().get(pk=run_id)
-        run.batches_done += 1
+        # Counted, not incremented, so that a batch finished twice (after a
+        # worker died) or a lost step cannot leave the run short.
+        run.batches_done = run.batches.filter(state__in=FINISHED_BATCHES).count()
         run.save(update_fields=["batches_done"])
-        if run.batches_done < run.batches_total:
+        if run.batches_done < run.batches_total or run.state != SyncRun.State.RUNNING:
             return
         phase = run.phase
     if phase == SyncRun.Phase.OBJECTS:
@@ -158,24 +219,19 @@ def _advance(run_id: int, dispatch: Dispatch) -> None:
 
 
 def _plan_associations(run_id: int, dispatch: Dispatch) -> None:
-    ids = list(
-        SyncItem.objects.filter(
-            object_type=ObjectType.LINE_ITEM,
-            state__in=LINKABLE_STATES,
-            association__in=(Association.PENDING, Association.FAILED),
-        )
-        .exclude(hubspot_id="")
-        .order_by("key")
-        .values_list("pk", flat=True)
-    )
+    items = SyncItem.objects.filter(
+        object_type=ObjectType.LINE_ITEM,
+        state__in=LINKABLE_STATES,
+        association__in=(Association.PENDING, Association.FAILED),
+    ).exclude(hubspot_id="")
     with transaction.atomic():
         run = SyncRun.objects.select_for_update().get(pk=run_id)
         if run.phase != SyncRun.Phase.OBJECTS and run.phase != SyncRun.Phase.PLANNING:
             return  # another worker planned this phase already
-        batches = _make_batches(
+        batches = _lease_batches(
             run_id,
             SyncBatch.Kind.ASSOCIATION,
-            ids,
+            items,
             settings.HUBSPOT_ASSOCIATION_BATCH_SIZE,
         )
         run.phase = SyncRun.Phase.ASSOCIATIONS
@@ -186,6 +242,29 @@ def _plan_associations(run_id: int, dispatch: Dispatch) -> None:
         return
     for batch in batches:
         dispatch("process_batch", batch.pk)
+
+
+def recover_stalled(dispatch: Dispatch) -> int:
+    """Hand out again batches whose worker died; move runs whose steps got lost.
+
+    Returns how many batches were handed out. Safe to run at any time: a batch
+    a live worker holds is not taken from it (see ``_claim``).
+    """
+    stale = timezone.now() - timedelta(seconds=settings.TALLY_LEASE_SECONDS)
+    batches = list(
+        SyncBatch.objects.filter(
+            Q(state=SyncBatch.State.QUEUED, created__lt=stale)
+            | Q(state=SyncBatch.State.RUNNING, started__lt=stale)
+        ).values_list("pk", flat=True)
+    )
+    for batch_id in batches:
+        dispatch("process_batch", batch_id)
+    for run in SyncRun.objects.filter(state=SyncRun.State.RUNNING, started__lt=stale):
+        if run.phase == SyncRun.Phase.PLANNING:
+            _fail_run(run.pk, "Planning stopped before it ended (a worker died).")
+        elif not run.batches.exclude(state__in=FINISHED_BATCHES).exists():
+            _advance(run.pk, dispatch)
+    return len(batches)
 
 
 def _finish_run(run_id: int) -> None:

@@ -27,10 +27,23 @@ class ItemState(models.TextChoices):
     EXCLUDED = "excluded", "Not synced by design"
 
 
-# States that a sync run picks up again without anyone pressing retry. An
-# unknown write is safe to send again because every write is an upsert on the
-# store key: HubSpot updates the record if the lost write did land.
-SENDABLE_STATES = (ItemState.PENDING, ItemState.TRANSIENT, ItemState.UNKNOWN)
+# States that a sync run picks up again without anyone pressing retry. Sending
+# again is safe because every write is an upsert on the store key: an unknown
+# write that did land, or a skipped one, is updated, never duplicated. The
+# outcome history keeps the skip visible.
+SENDABLE_STATES = (
+    ItemState.PENDING,
+    ItemState.TRANSIENT,
+    ItemState.UNKNOWN,
+    ItemState.UNREPORTED_SKIP,
+)
+# States that need a person's decision first (sync_hubspot --retry STATE).
+RETRYABLE_STATES = (
+    ItemState.FAILED,
+    ItemState.MISMATCH,
+    ItemState.NOT_FOUND,
+    ItemState.DUPLICATE,
+)
 
 
 class Outcome(models.TextChoices):
@@ -112,10 +125,14 @@ class SyncBatch(models.Model):
     created = models.DateTimeField(auto_now_add=True)
     started = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)
+    claims = models.PositiveSmallIntegerField(
+        default=0, help_text="How often a worker took it up (more after a crash)"
+    )
     error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["pk"]
+        indexes = [models.Index(fields=["state", "started"])]
 
     def __str__(self) -> str:
         return f"Batch {self.pk} {self.kind} ({len(self.item_ids)} items)"
@@ -143,6 +160,12 @@ class SyncItem(models.Model):
     last_run = models.ForeignKey(
         SyncRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The batch that may send this item until lease_until; two workers never
+    # send one item at once, and a dead worker's lease runs out by itself.
+    lease_batch = models.ForeignKey(
+        "SyncBatch", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    lease_until = models.DateTimeField(null=True, blank=True, db_index=True)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 

@@ -31,30 +31,31 @@ _BY_CODE = {
     ),
     "DUPLICATE_UNIQUE_PROPERTY_VALUE": (
         "Another HubSpot record already holds this store key.",
-        "Merge or delete the duplicate in HubSpot, then retry.",
+        "Merge or delete the duplicate in HubSpot, then run `python manage.py sync_hubspot --retry failed`.",
     ),
     "INVALID_OPTION": (
         "A value is not one of the options the HubSpot property allows.",
-        "Add the option in HubSpot or fix the store value, then retry.",
+        "Add the option in HubSpot or fix the store value, then run `python manage.py sync_hubspot --retry failed`.",
     ),
 }
 _BY_CATEGORY = {
     "VALIDATION_ERROR": ("HubSpot refused a value as invalid.", FIX_IN_STORE),
     "CONFLICT": (
         "Another HubSpot record already holds this store key.",
-        "Merge or delete the duplicate in HubSpot, then retry.",
+        "Merge or delete the duplicate in HubSpot, then run `python manage.py sync_hubspot --retry failed`.",
     ),
     "OBJECT_NOT_FOUND": (
         "The record no longer exists in HubSpot.",
-        "Check whether it was deleted or merged in HubSpot, then resync.",
+        "Check whether it was deleted or merged in HubSpot, then run "
+        "`python manage.py sync_hubspot --retry not_found`.",
     ),
     "INVALID_AUTHENTICATION": (
         "HubSpot did not accept Tally's access token.",
-        "Set a valid HUBSPOT_ACCESS_TOKEN, then retry.",
+        "Set a valid HUBSPOT_ACCESS_TOKEN, then run `python manage.py sync_hubspot --retry failed`.",
     ),
     "MISSING_SCOPES": (
         "The HubSpot app lacks a scope Tally needs.",
-        "Grant the private app the CRM deal and line item scopes, then retry.",
+        "Grant the private app the CRM deal and line item scopes, then run `python manage.py sync_hubspot --retry failed`.",
     ),
     "DAILY_LIMIT": (
         "HubSpot's daily API limit for this account is used up.",
@@ -69,7 +70,10 @@ def for_error(
     """A plain-language reason for one of HubSpot's errors, with its own words."""
     text, next_step = _BY_CODE.get(code) or _BY_CATEGORY.get(
         category,
-        ("HubSpot refused it.", "Read HubSpot's message, fix the cause, retry."),
+        (
+            "HubSpot refused it.",
+            "Read HubSpot's message, fix the cause, then run `python manage.py sync_hubspot --retry failed`.",
+        ),
     )
     if "must not be negative" in message or "cannot be negative" in message:
         text, next_step = _BY_CODE["NEGATIVE_VALUE"]
@@ -100,12 +104,14 @@ UNREPORTED_SKIP = Reason(
     "UNREPORTED_SKIP",
     "HubSpot accepted the batch but named this input neither in its results "
     "nor in its errors.",
-    "Resync it; if it keeps happening, check the record in HubSpot.",
+    "Nothing to do: the next sync sends it again. If it keeps happening, check "
+    "the record in HubSpot.",
 )
 MISMATCH = Reason(
     "MISMATCH",
     "HubSpot holds a value different from the store's.",
-    "Compare the values; resync to overwrite HubSpot with the store's.",
+    "Compare the values; to overwrite HubSpot with the store's, run "
+    "`python manage.py sync_hubspot --retry mismatch`.",
 )
 DEAL_NOT_SYNCED = Reason(
     "DEAL_NOT_SYNCED",
@@ -126,7 +132,8 @@ WRITE_NOT_FOUND = Reason(
     "UNREPORTED_SKIP",
     "HubSpot named this input neither in its results nor in its errors, and a "
     "read by store key straight after does not find it: the write did not land.",
-    "Resync it; if it keeps happening, check the record in HubSpot.",
+    "Nothing to do: the next sync sends it again. If it keeps happening, check "
+    "the record in HubSpot.",
 )
 NOT_FOUND_RECREATE = Reason(
     "NOT_FOUND",
@@ -137,8 +144,8 @@ NOT_FOUND_RECREATE = Reason(
 NOT_FOUND_WAIT = Reason(
     "NOT_FOUND",
     "The record is gone from HubSpot (deleted, or merged into another).",
-    "Check in HubSpot whether that was on purpose; resync the order to re-create "
-    "it (TALLY_ON_NOT_FOUND=wait).",
+    "Check in HubSpot whether that was on purpose; to re-create it, run "
+    "`python manage.py sync_hubspot --retry not_found` (TALLY_ON_NOT_FOUND=wait).",
 )
 INTERNAL_ERROR = Reason(
     "INTERNAL_ERROR",

@@ -3,7 +3,7 @@
 import logging
 from dataclasses import dataclass
 
-from hubspot_sync.client import HubSpotClient
+from hubspot_sync.client import HubSpotClient, HubSpotError
 from hubspot_sync.properties import CUSTOM_PROPERTIES
 
 logger = logging.getLogger(__name__)
@@ -43,3 +43,13 @@ def ensure_properties(client: HubSpotClient) -> SetupReport:
                 "Tally needs it unique to upsert without duplicates."
             )
     return report
+
+
+def _create(client: HubSpotClient, definition) -> dict:
+    try:
+        return client.create_property(definition.object_type, definition.as_request())
+    except HubSpotError as exc:
+        if exc.status != 409:
+            raise
+    # An earlier attempt whose answer was lost created it after all.
+    return client.get_property(definition.object_type, definition.name) or {}

@@ -15,3 +15,7 @@ def start_run(run_id: int) -> None:
 
 def process_batch(batch_id: int) -> None:
     engine.process_batch(batch_id, enqueue)
+
+
+def recover_stalled() -> int:
+    return engine.recover_stalled(enqueue)

@@ -22,7 +22,16 @@ logger = logging.getLogger(__name__)
 ISOLATABLE_STATUSES = (400, 409)
 
 
-def send(client: HubSpotClient, ledger: Ledger, items: list[SyncItem]) -> None:
+def send(client: HubSpotClient, ledger: Ledger, items, recovered=False) -> None:
+    """Upsert the items; ``recovered``: a dead worker may have sent them already.
+
+    Then they are first read by store key, and only those HubSpot does not
+    hold as the store has them are sent.
+    """
+    if recovered:
+        items = _settle_before_resend(client, ledger, items)
+        if not items:
+            return
     object_type = items[0].object_type
     try:
         answer = client.batch_upsert(object_type, _inputs(items))
@@ -39,6 +48,19 @@ def send(client: HubSpotClient, ledger: Ledger, items: list[SyncItem]) -> None:
     leftover = _account(ledger, items, answer)
     if leftover:
         _settle_by_read(client, ledger, leftover)
+
+
+def _settle_before_resend(client, ledger: Ledger, items) -> list[SyncItem]:
+    found, missing, call = _read_by_key(client, ledger, items)
+    if call is None:
+        return items  # could not read: the upsert is safe to send anyway
+    resend = list(missing)
+    for item, result in found:
+        if differences(item.properties, result.properties):
+            resend.append(item)
+        else:
+            _compare(ledger, item, result, call, {"settled_by": "read"})
+    return resend
 
 
 def _may_have_landed(exc: HubSpotError) -> bool:

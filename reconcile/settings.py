@@ -144,6 +144,10 @@ TALLY_STORE_CURRENCY = env.get_str("TALLY_STORE_CURRENCY") or "GBP"
 # of truth); "wait" leaves it flagged until someone resyncs it.
 TALLY_ON_NOT_FOUND = env.get_choice("TALLY_ON_NOT_FOUND", ("recreate", "wait"))
 
+# How long a batch may hold its items: longer than a task may run (Q_CLUSTER
+# timeout), so that only a dead worker's lease runs out.
+TALLY_LEASE_SECONDS = env.get_int("TALLY_LEASE_SECONDS", 330, minimum=10)
+
 # django-q2: Redis broker when REDIS_URL is set, else the ORM broker.
 REDIS_URL = env.get_str("REDIS_URL")
 Q_CLUSTER = {

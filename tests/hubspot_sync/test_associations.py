@@ -182,7 +182,7 @@ def test_it_waits_for_a_person_when_told_to(settings):
 
     gone = SyncItem.objects.get(key="test:1:1")
     assert (gone.state, gone.hubspot_id) == ("not_found", "101")
-    assert "resync the order" in gone.next_step
+    assert "sync_hubspot --retry not_found" in gone.next_step
 
 
 def test_it_flags_the_deal_and_its_lines_when_the_deal_is_gone(settings):
