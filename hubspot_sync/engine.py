@@ -32,7 +32,7 @@ from hubspot_sync.models import (
     SyncItem,
     SyncRun,
 )
-from hubspot_sync.setup import SetupError, ensure_properties
+from hubspot_sync.setup import SetupError, ensure_properties_once
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def start_run(run_id: int, dispatch: Dispatch) -> None:
     client = HubSpotClient()
     try:
         with client.recording(run_id):
-            ensure_properties(client)
+            ensure_properties_once(client)
     except (HubSpotError, SetupError) as exc:
         _fail_run(run_id, f"HubSpot setup failed: {exc}")
         return

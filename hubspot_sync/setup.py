@@ -3,10 +3,14 @@
 import logging
 from dataclasses import dataclass
 
+from django.core.cache import cache
+
 from hubspot_sync.client import HubSpotClient, HubSpotError
 from hubspot_sync.properties import CUSTOM_PROPERTIES
 
 logger = logging.getLogger(__name__)
+
+SETUP_CHECK_SECONDS = 3600
 
 
 class SetupError(Exception):
@@ -17,6 +21,19 @@ class SetupError(Exception):
 class SetupReport:
     created: list[str]
     existing: list[str]
+
+
+def ensure_properties_once(client: HubSpotClient) -> None:
+    """ensure_properties, at most once an hour per worker process and portal.
+
+    Properties are created once per portal and rarely change: checking them on
+    every run would cost HubSpot calls and, when HubSpot is flaky, whole runs.
+    """
+    key = f"tally:hubspot-setup:{client.base_url}"
+    if cache.get(key):
+        return
+    ensure_properties(client)
+    cache.set(key, True, timeout=SETUP_CHECK_SECONDS)
 
 
 def ensure_properties(client: HubSpotClient) -> SetupReport:
