@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
+from reconcile.env import hostname
+
 HUBSPOT_PRODUCTION_HOSTS = {"api.hubapi.com", "api.hubspot.com"}
 
 
@@ -22,12 +24,17 @@ def check_environment(app_configs, **kwargs):
     messages += _check_hubspot()
     messages += _check_production()
     messages += _check_redis()
+    messages += _check_database()
     return messages
 
 
 def _check_hubspot():
-    parts = urlsplit(settings.HUBSPOT_BASE_URL)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(settings.HUBSPOT_BASE_URL)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        valid = False
+    if not valid:
         return [
             Error(
                 "HUBSPOT_BASE_URL must be an http(s) URL.",
@@ -36,7 +43,7 @@ def _check_hubspot():
             )
         ]
     messages = []
-    is_real = parts.hostname in HUBSPOT_PRODUCTION_HOSTS
+    is_real = _is_production()
     if is_real and not settings.HUBSPOT_ACCESS_TOKEN:
         messages.append(
             Error(
@@ -57,19 +64,17 @@ def _check_hubspot():
 
 
 def _check_production():
-    if settings.DEBUG:
-        return []
     messages = []
     if settings.SECRET_KEY == settings.DEV_SECRET_KEY and _is_production():
         messages.append(
             Error(
-                "SECRET_KEY is the development default while DEBUG is off "
-                "and Tally talks to HubSpot itself.",
+                "SECRET_KEY is the development default while Tally talks to "
+                "HubSpot itself.",
                 id="tally.E005",
                 hint="Set SECRET_KEY to a long random value.",
             )
         )
-    if not settings.ALLOWED_HOSTS:
+    if not settings.DEBUG and not settings.ALLOWED_HOSTS:
         messages.append(
             Error(
                 "ALLOWED_HOSTS is empty while DEBUG is off; every request would be refused.",
@@ -104,6 +109,18 @@ def _check_redis():
     return []
 
 
+def _check_database():
+    database = settings.DATABASES["default"]
+    if not database.get("NAME"):
+        return [
+            Error(
+                "DATABASE_URL has no database name.",
+                id="tally.E008",
+                hint="For example postgres://tally@127.0.0.1:5432/tally.",
+            )
+        ]
+    return []
+
+
 def _is_production() -> bool:
-    host = urlsplit(settings.HUBSPOT_BASE_URL).hostname
-    return host in HUBSPOT_PRODUCTION_HOSTS
+    return hostname(settings.HUBSPOT_BASE_URL) in HUBSPOT_PRODUCTION_HOSTS

@@ -6,6 +6,8 @@ stable id instead of the process dying at import time.
 """
 
 import os
+import zoneinfo
+from urllib.parse import urlsplit
 
 PROBLEMS: list[tuple[str, str]] = []
 
@@ -30,7 +32,9 @@ def get_bool(name: str, default: bool) -> bool:
     return default
 
 
-def get_int(name: str, default: int, minimum: int | None = None) -> int:
+def get_int(
+    name: str, default: int, minimum: int | None = None, maximum: int | None = None
+) -> int:
     raw = os.environ.get(name)
     if raw is None or not raw.strip():
         return default
@@ -41,6 +45,9 @@ def get_int(name: str, default: int, minimum: int | None = None) -> int:
         return default
     if minimum is not None and value < minimum:
         PROBLEMS.append((name, f"{value} is below the minimum of {minimum}"))
+        return default
+    if maximum is not None and value > maximum:
+        PROBLEMS.append((name, f"{value} is above the maximum of {maximum}"))
         return default
     return value
 
@@ -62,3 +69,37 @@ def get_choice(name: str, choices: tuple[str, ...]) -> str:
         PROBLEMS.append((name, f"{raw!r} is not one of {', '.join(choices)}"))
         return choices[0]
     return value
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def get_log_level(name: str, default: str) -> str:
+    raw = os.environ.get(name, "").strip().upper()
+    if not raw:
+        return default
+    if raw not in LOG_LEVELS:
+        PROBLEMS.append((name, f"{raw!r} is not one of {', '.join(LOG_LEVELS)}"))
+        return default
+    return raw
+
+
+def get_time_zone(name: str, default: str) -> str:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        zoneinfo.ZoneInfo(raw)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        PROBLEMS.append((name, f"{raw!r} is not a known time zone"))
+        return default
+    return raw
+
+
+def hostname(url: str) -> str:
+    """The URL's host name, lower case, without a trailing dot; "" if unparseable."""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return ""
+    return host.rstrip(".").lower()

@@ -69,10 +69,22 @@ TEMPLATES = [
 # Database: DATABASE_URL (sqlite:///path or postgres://...), else a SQLite file.
 DEFAULT_DATABASE_URL = f"sqlite:///{VAR_DIR / 'tally.sqlite3'}"
 DATABASE_URL = env.get_str("DATABASE_URL") or DEFAULT_DATABASE_URL
+SUPPORTED_ENGINES = ("django.db.backends.sqlite3", "django.db.backends.postgresql")
 try:
     _database = dj_database_url.parse(DATABASE_URL, conn_max_age=60)
 except (ValueError, KeyError) as exc:
     env.PROBLEMS.append(("DATABASE_URL", f"cannot be parsed: {exc}"))
+    _database = dj_database_url.parse(DEFAULT_DATABASE_URL)
+if _database["ENGINE"] not in SUPPORTED_ENGINES:
+    # Refused here, not in a check: Django would import the missing driver
+    # before any check could run.
+    engine = _database["ENGINE"].rsplit(".", 1)[-1]
+    env.PROBLEMS.append(
+        (
+            "DATABASE_URL",
+            f"names a {engine} database; Tally runs on SQLite or PostgreSQL",
+        )
+    )
     _database = dj_database_url.parse(DEFAULT_DATABASE_URL)
 if _database["ENGINE"] == "django.db.backends.sqlite3":
     # Workers and the web server share the file: wait for locks instead of
@@ -98,7 +110,7 @@ LOGIN_REDIRECT_URL = "reconcile:overview"
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-gb"
-TIME_ZONE = env.get_str("TIME_ZONE") or "UTC"
+TIME_ZONE = env.get_time_zone("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 
@@ -117,13 +129,14 @@ SESSION_COOKIE_SECURE = env.get_bool("SESSION_COOKIE_SECURE", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
 # HubSpot. The default target is Tally's own sandbox (manage.py hubspot_sandbox).
-SANDBOX_PORT = env.get_int("TALLY_SANDBOX_PORT", 8025, minimum=1)
+SANDBOX_PORT = env.get_int("TALLY_SANDBOX_PORT", 8025, minimum=1, maximum=65535)
 SANDBOX_TOKEN = "sandbox-token"  # noqa: S105  (the local sandbox only)
 HUBSPOT_BASE_URL = (
     env.get_str("HUBSPOT_BASE_URL") or f"http://127.0.0.1:{SANDBOX_PORT}"
 ).rstrip("/")
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 HUBSPOT_ACCESS_TOKEN = env.get_str("HUBSPOT_ACCESS_TOKEN") or (
-    SANDBOX_TOKEN if "127.0.0.1" in HUBSPOT_BASE_URL else ""
+    SANDBOX_TOKEN if env.hostname(HUBSPOT_BASE_URL) in LOOPBACK_HOSTS else ""
 )
 HUBSPOT_TIMEOUT = env.get_int("HUBSPOT_TIMEOUT", 30, minimum=1)
 HUBSPOT_MAX_ATTEMPTS = env.get_int("HUBSPOT_MAX_ATTEMPTS", 5, minimum=1)
@@ -176,13 +189,17 @@ LOGGING = {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.get_str("LOG_LEVEL") or "INFO"},
+    "root": {"handlers": ["console"], "level": env.get_log_level("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.server": {"level": "WARNING"},
         # django-q logs every task at INFO; a sync makes about 900 of them.
-        "django-q": {"level": env.get_str("Q_LOG_LEVEL") or "WARNING"},
+        "django-q": {"level": env.get_log_level("Q_LOG_LEVEL", "WARNING")},
         "urllib3": {"level": "WARNING"},
     },
 }
+
+# Django's debug pages hide settings named like secrets; URLs can carry
+# passwords too (DATABASE_URL, REDIS_URL).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "reconcile.debug.SafeReporterFilter"
 
 SETTINGS_PROBLEMS = env.PROBLEMS

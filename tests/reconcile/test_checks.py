@@ -69,6 +69,9 @@ def test_it_warns_when_redis_is_paired_with_sqlite():
         ("DEBUG", "maybe", "DEBUG: 'maybe' is not a boolean"),
         ("HUBSPOT_TIMEOUT", "soon", "HUBSPOT_TIMEOUT: 'soon' is not a whole number"),
         ("DATABASE_URL", "nosuchdb://x", "DATABASE_URL: cannot be parsed"),
+        ("LOG_LEVEL", "VERBOSE", "LOG_LEVEL: 'VERBOSE' is not one of DEBUG"),
+        ("TIME_ZONE", "Mars/Base", "TIME_ZONE: 'Mars/Base' is not a known time zone"),
+        ("TALLY_SANDBOX_PORT", "70000", "70000 is above the maximum of 65535"),
         (
             "TALLY_ON_NOT_FOUND",
             "later",
@@ -92,3 +95,82 @@ def test_it_reports_a_bad_variable_as_a_check_error_not_a_crash(
     assert result.returncode != 0
     assert "tally.E001" in result.stderr
     assert expected in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"HUBSPOT_BASE_URL": "http://[::1"}, ["tally.E002"]),
+        (
+            {"HUBSPOT_BASE_URL": "https://api.hubapi.com.", "HUBSPOT_ACCESS_TOKEN": ""},
+            ["tally.E003", "tally.E005"],
+        ),
+        (
+            {
+                "DEBUG": True,
+                "HUBSPOT_BASE_URL": "https://api.hubapi.com",
+                "HUBSPOT_ACCESS_TOKEN": "pat-na1-x",
+            },
+            ["tally.E005"],
+        ),
+    ],
+)
+def test_it_catches_contradictory_hubspot_settings(overrides, expected):
+    with override_settings(**overrides):
+        assert _ids(check_environment(None)) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("mysql://u@127.0.0.1/tally", "DATABASE_URL: names a mysql database"),
+        ("postgres://", "tally.E008"),
+    ],
+)
+def test_it_refuses_databases_tally_does_not_run_on(url, expected, tmp_path):
+    env = {**os.environ, "DATABASE_URL": url, "TALLY_VAR_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode != 0
+    assert expected in result.stderr
+
+
+def test_it_gives_the_sandbox_token_for_any_loopback_name(tmp_path):
+    env = {
+        **os.environ,
+        "HUBSPOT_BASE_URL": "http://localhost:8025",
+        "TALLY_VAR_DIR": str(tmp_path),
+    }
+    env.pop("HUBSPOT_ACCESS_TOKEN", None)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "shell",
+            "-c",
+            "from django.conf import settings; print(settings.HUBSPOT_ACCESS_TOKEN)",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.stdout.strip().splitlines()[-1] == "sandbox-token"
+
+
+def test_debug_pages_hide_urls_that_may_carry_passwords(rf):
+    from django.views.debug import get_default_exception_reporter_filter
+
+    with override_settings(DATABASE_URL="postgres://tally:hunter2@db/tally"):
+        safe = get_default_exception_reporter_filter().get_safe_settings()
+
+    assert "hunter2" not in str(safe["DATABASE_URL"])
