@@ -13,9 +13,9 @@ import logging
 import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo
@@ -36,6 +36,7 @@ GZIP_MAGIC = b"\x1f\x8b"
 STORE_TIME_ZONE = ZoneInfo("Europe/London")
 
 # The UCI "Online Retail" export, as in the Spark book's copy of it.
+ONLINE_RETAIL = "online-retail"
 COLUMNS = (
     "InvoiceNo",
     "StockCode",
@@ -61,10 +62,18 @@ VOUCHER_PREFIX = "GIFT_0001_"
 
 INVOICE_RE = re.compile(r"([A-Z]?)(\d{1,31})")
 WHOLE_RE = re.compile(r"-?\d+")
-PRICE_RE = re.compile(r"-?\d{1,11}(?:\.(\d+))?")
+PRICE_RE = re.compile(r"-?(\d+)(?:\.(\d+))?")
 CUSTOMER_RE = re.compile(r"(\d{1,32})(?:\.0+)?")
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+# HubSpot refuses a year-1 close date; nothing a shop sells is outside these.
+FIRST_DATE, LAST_DATE = date(1970, 1, 1), date(2100, 12, 31)
 MAX_INTEGER = 2**31 - 1
+PRICE_DIGITS = 11  # before the point: LineItem.unit_price is 14 digits, 3 decimals
+# Longer than any column allows, far shorter than csv's field limit.
+LONG_FIELD = 1000
+LONG_RUN_RE = re.compile(r'[^,"\r\n]{1001,}')  # over LONG_FIELD
+UNDECODED_RE = re.compile("[\udc80-\udcff]")
+NUL_RE = re.compile("\x00")
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,40 +155,71 @@ class ImportResult:
 # Parsing: bytes in, validated rows or problems out.
 
 
+# A problem found while decoding a line, and the pattern of the text that
+# caused it, to find its column once the line is split into fields.
+Undecoded = tuple[Problem, re.Pattern]
+
+
 def parse_online_retail(stream: BinaryIO) -> Iterator[Row | Problem]:
     """Yield one Row per good data row and a Problem for everything wrong."""
-    decoding: list[Problem] = []
+    decoding: list[Undecoded] = []
     reader = csv.reader(_decode(stream, decoding))
     try:
         yield from _parse_records(reader, decoding)
     except csv.Error as exc:
-        yield Problem(reader.line_num, None, f"not readable as CSV: {exc}")
+        yield _unreadable(reader.line_num, exc, decoding)
     except (OSError, EOFError, zlib.error) as exc:
         yield Problem(None, None, f"not a readable text or gzip file: {exc}")
 
 
-def _decode(stream: BinaryIO, problems: list[Problem]) -> Iterator[str]:
+def _decode(stream: BinaryIO, problems: list[Undecoded]) -> Iterator[str]:
     for number, data in enumerate(stream, start=1):
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             bad = data[exc.start : exc.start + 1]
             message = f"byte {exc.start + 1} ({bad!r}) is not UTF-8 text"
-            problems.append(Problem(number, None, message))
-            text = data.decode("utf-8", errors="replace")
+            problems.append((Problem(number, None, message), UNDECODED_RE))
+            # Bad bytes become lone surrogates, which UTF-8 text never holds.
+            text = data.decode("utf-8", errors="surrogateescape")
         if "\x00" in text:
-            problems.append(Problem(number, None, "contains a NUL byte"))
+            problems.append((Problem(number, None, "contains a NUL byte"), NUL_RE))
+        if len(text) > LONG_FIELD:
+            text = _shorten(text)
         yield text.removeprefix("\ufeff") if number == 1 else text
 
 
-def _parse_records(reader: Any, decoding: list[Problem]) -> Iterator[Row | Problem]:
+def _shorten(text: str) -> str:
+    # csv refuses a field over 128 KiB without saying which one. Cutting long
+    # runs between commas and quotes keeps every field where it was and still
+    # longer than its column allows, so the row's checks name the column.
+    return LONG_RUN_RE.sub(lambda match: match[0][: LONG_FIELD + 1], text)
+
+
+def _unreadable(line: int, exc: csv.Error, decoding: list[Undecoded]) -> Problem:
+    reason = str(exc)
+    if decoding:
+        reason = decoding[0][0].message
+    elif reason.startswith("new-line character seen in unquoted field"):
+        reason = "a carriage return (CR) without a line feed: old Mac line ends, or not a text file"
+    elif reason.startswith("field larger than field limit"):
+        reason = f"a field is longer than {csv.field_size_limit():,} characters"
+    if line <= 1:
+        return _not_csv(reason)
+    return Problem(line, None, f"not readable as CSV ({reason})")
+
+
+def _not_csv(reason: str) -> Problem:
+    return Problem(1, None, f"not a CSV file in the {ONLINE_RETAIL} format ({reason})")
+
+
+def _parse_records(reader: Any, decoding: list[Undecoded]) -> Iterator[Row | Problem]:
     header = next(reader, None)
     if header is None:
         yield Problem(None, None, "the file is empty (expected a header row)")
         return
     if decoding:
-        reason = decoding[0].message
-        yield Problem(1, None, f"the file is not UTF-8 CSV text ({reason})")
+        yield _not_csv(decoding[0][0].message)
         return
     columns, header_problems = _read_header(header)
     if header_problems:
@@ -189,13 +229,33 @@ def _parse_records(reader: Any, decoding: list[Problem]) -> Iterator[Row | Probl
     last_line, found = 1, False
     for fields in reader:
         line, last_line = last_line + 1, reader.line_num
-        yield from decoding
+        yield from _in_columns(decoding, fields, columns, line == last_line)
         decoding.clear()
         if fields:
             found = True
             yield from _parse_row(line, fields, columns)
     if not found:
         yield Problem(None, None, "the file has a header row but no orders")
+
+
+def _in_columns(
+    decoding: list[Undecoded],
+    fields: list[str],
+    columns: dict[str, int],
+    one_line: bool,
+) -> Iterator[Problem]:
+    """Name the column of each decoding problem when the fields tell it."""
+    for problem, pattern in decoding:
+        hits = [
+            name
+            for name, index in columns.items()
+            if index < len(fields) and pattern.search(fields[index])
+        ]
+        # On one line the first hit holds the first bad byte, which the
+        # message names; across lines only a single hit is certain.
+        if len(hits) == 1 or (hits and one_line):
+            problem = replace(problem, column=hits[0])
+        yield problem
 
 
 def _read_header(header: list[str]) -> tuple[dict[str, int], list[Problem]]:
@@ -206,7 +266,7 @@ def _read_header(header: list[str]) -> tuple[dict[str, int], list[Problem]]:
         problems.append(Problem(1, None, f"missing columns: {', '.join(missing)}"))
     unknown = [name for name in names if name not in COLUMNS]
     if unknown:
-        listed = ", ".join(repr(name) for name in unknown)
+        listed = ", ".join(_show(name) for name in unknown)
         problems.append(Problem(1, None, f"unexpected columns: {listed}"))
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
@@ -291,6 +351,8 @@ def _placed_at(raw: str) -> datetime:
     except ValueError:
         message = f"{_show(raw)} is not a date and time like 2010-12-01 08:26:00"
         raise ValueError(message) from None
+    if not FIRST_DATE <= naive.date() <= LAST_DATE:
+        raise ValueError(f"{_show(raw)} is not between {FIRST_DATE} and {LAST_DATE}")
     return naive.replace(tzinfo=STORE_TIME_ZONE)
 
 
@@ -298,12 +360,12 @@ def _unit_price(raw: str) -> Decimal:
     match = PRICE_RE.fullmatch(raw)
     if not match:
         raise ValueError(f"{_show(raw)} is not a price like 2.55")
-    if match[1] and len(match[1]) > 3:
+    if len(match[1].lstrip("0")) > PRICE_DIGITS:
+        message = f"{_show(raw)} is too large (at most {PRICE_DIGITS} digits before the decimal point)"
+        raise ValueError(message)
+    if match[2] and len(match[2]) > 3:
         raise ValueError(f"{_show(raw)} has more than 3 decimal places")
-    try:
-        return Decimal(raw)
-    except InvalidOperation:
-        raise ValueError(f"{_show(raw)} is not a price like 2.55") from None
+    return Decimal(raw)
 
 
 def _customer_id(raw: str) -> str:
@@ -380,8 +442,8 @@ def _invoice(number: str, rows: list[Row]) -> Invoice:
 
 
 FORMATS: dict[str, FileFormat] = {
-    "online-retail": FileFormat(
-        name="online-retail",
+    ONLINE_RETAIL: FileFormat(
+        name=ONLINE_RETAIL,
         parse=parse_online_retail,
         store_slug="online-retail",
         store_name="Online Retail (UK gift-ware)",
@@ -444,7 +506,7 @@ class OrderWriter:
         self.orders: dict[str, Order] = {}
         self.created: list[Order] = []
         self.changed: dict[str, Order] = {}
-        self.relinked = 0
+        self.relinked: list[int] = []
         self.now = timezone.now()
 
     def write(self, invoices: list[Invoice]) -> ImportResult:
@@ -452,12 +514,13 @@ class OrderWriter:
         self._write_orders(invoices)
         self._write_lines(invoices)
         self._save_changed_orders()
+        self._restage_returned()
         self._stage()
         if self.relinked:
             logger.warning(
                 "Store %s: reused %d sync items left by deleted orders or lines",
                 self.store.slug,
-                self.relinked,
+                len(self.relinked),
             )
         return self.result
 
@@ -510,13 +573,14 @@ class OrderWriter:
 
         LineItem.objects.bulk_create(new, batch_size=CHUNK)
         _save(changed, LINE_FIELDS, self.now)
-        for chunk in _chunks(gone):
+        for chunk in _chunks([line.pk for line in gone]):
             LineItem.objects.filter(pk__in=chunk).delete()
+        mapping.mark_removed([line.sync_item_id for line in gone if line.sync_item_id])
         self._count_lines(len(new), len(changed), len(gone))
 
     def _plan_lines(
         self, order: Order, rows: list[Row], existing: dict[int, LineItem]
-    ) -> tuple[list[LineItem], list[LineItem], list[int]]:
+    ) -> tuple[list[LineItem], list[LineItem], list[LineItem]]:
         new, changed = [], []
         for position, row in enumerate(rows, start=1):
             values = _line_values(row)
@@ -527,7 +591,7 @@ class OrderWriter:
                 new.append(line)
             elif _apply(line, values):
                 changed.append(line)
-        gone = [line.pk for position, line in existing.items() if position > len(rows)]
+        gone = [line for position, line in existing.items() if position > len(rows)]
         return new, changed, gone
 
     def _count_lines(self, created: int, updated: int, deleted: int) -> None:
@@ -541,7 +605,8 @@ class OrderWriter:
         # invoice). Reuse it, or staging would trip over its unique key.
         if self._orphans:
             record.sync_item_id = self._orphans.get(record.store_key)
-            self.relinked += record.sync_item_id is not None
+            if record.sync_item_id is not None:
+                self.relinked.append(record.sync_item_id)
 
     @functools.cached_property
     def _orphans(self) -> dict[str, int]:
@@ -551,6 +616,14 @@ class OrderWriter:
             line_item__isnull=True,
         )
         return dict(items.values_list("key", "pk"))
+
+    def _restage_returned(self) -> None:
+        # A line back in the store may equal what its item last held, and
+        # staging leaves an unchanged item in its state. No fingerprint
+        # matches an empty one, so staging takes it back in full instead.
+        removed = SyncItem.objects.filter(reason_code=mapping.REMOVED_FROM_STORE)
+        for chunk in _chunks(self.relinked):
+            removed.filter(pk__in=chunk).update(fingerprint="")
 
     def _save_changed_orders(self) -> None:
         changed = list(self.changed.values())

@@ -62,7 +62,10 @@ def deal_properties(order: Order, lines: list[LineItem]) -> dict[str, str]:
         "tally_order_key": order.store_key,
         "dealname": name,
         "amount": _number(total),
-        "closedate": order.placed_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        # isoformat, not strftime: %Y drops the leading zeros of a year below 1000.
+        "closedate": order.placed_at.astimezone(UTC)
+        .isoformat(timespec="seconds")
+        .replace("+00:00", ".000Z"),
         "pipeline": DEAL_PIPELINE,
         "dealstage": DEAL_STAGE,
         "deal_currency_code": order.currency,
@@ -200,6 +203,35 @@ def _refresh(current: SyncItem, desired: SyncItem) -> SyncItem:
     elif current.association == Association.NOT_APPLICABLE:
         current.association = Association.PENDING
     return current
+
+
+REMOVED_FROM_STORE = "REMOVED_FROM_STORE"
+
+
+def mark_removed(item_ids: list[int]) -> None:
+    """Keep the items of lines deleted from the store, flagged as out of step.
+
+    HubSpot keeps a line item until someone archives it, so an item that may
+    have reached HubSpot says so; one never sent only says it was removed.
+    The importer takes the item back if a line with its key returns.
+    """
+    now = timezone.now()
+    for start in range(0, len(item_ids), STAGE_CHUNK):
+        items = SyncItem.objects.filter(pk__in=item_ids[start : start + STAGE_CHUNK])
+        excluded = {"state": ItemState.EXCLUDED, "state_changed": now, "updated": now}
+        items.exclude(hubspot_id="", attempts=0).update(
+            **excluded,
+            reason_code=REMOVED_FROM_STORE,
+            reason="Removed from the order in the store; HubSpot still has it.",
+            next_step="Delete the line item in HubSpot (archive), or put the line back in the store.",
+        )
+        items.filter(hubspot_id="", attempts=0).update(
+            **excluded,
+            association=Association.NOT_APPLICABLE,
+            reason_code=REMOVED_FROM_STORE,
+            reason="Removed from the order in the store before it was sent to HubSpot.",
+            next_step="Nothing to do; it is sent if the line is put back in the store.",
+        )
 
 
 def _link(model, pairs: list[tuple[object, SyncItem]]) -> None:

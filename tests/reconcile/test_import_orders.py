@@ -7,17 +7,20 @@ the real data never does that thing.
 
 import gzip
 import io
+import os
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from unittest import mock
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.urls import reverse
 
-from hubspot_sync.models import ItemState, ObjectType, SyncItem
-from reconcile import importers
+from hubspot_sync.models import Association, ItemState, ObjectType, SyncItem
+from reconcile import importers, mapping, queries
 from reconcile.models import LineItem, Order, Store
 
 pytestmark = pytest.mark.django_db
@@ -156,6 +159,15 @@ def test_it_prints_a_summary(tmp_path):
     ]
     assert output.startswith("Imported ")
     assert "into store online-retail (Online Retail (UK gift-ware)): 10 rows." in output
+
+
+def test_it_counts_one_row_in_the_singular(tmp_path):
+    output = import_rows(tmp_path, SALE_536365[0])
+
+    assert output.splitlines()[0].endswith("(Online Retail (UK gift-ware)): 1 row.")
+    assert output.splitlines()[3] == (
+        "Staged for sync: 2 items (2 new, 0 changed, 0 unchanged)."
+    )
 
 
 # The file's quirks.
@@ -438,6 +450,20 @@ def test_it_takes_country_and_customer_from_the_first_row(tmp_path):
     assert (order.customer_id, order.country) == ("17850", "United Kingdom")
 
 
+def test_it_accepts_the_first_and_last_dates_and_the_largest_price(tmp_path):
+    # Made up. London kept summer time all year from 1968 to 1971.
+    import_rows(
+        tmp_path,
+        "536365,85123A,WHITE HANGING HEART T-LIGHT HOLDER,6,1970-01-01 00:00:00,2.55,17850.0,United Kingdom",
+        "536366,22633,HAND WARMER UNION JACK,6,2100-12-31 23:59:59,99999999999.999,17850.0,United Kingdom",
+    )
+
+    first, last = Order.objects.order_by("number")
+    assert item_of(first).properties["closedate"] == "1969-12-31T23:00:00.000Z"
+    assert item_of(last).properties["closedate"] == "2100-12-31T23:59:59.000Z"
+    assert LineItem.objects.get(sku="22633").unit_price == Decimal("99999999999.999")
+
+
 def test_it_accepts_a_negative_price_as_it_is(tmp_path):
     # Made up, after the "Adjust bad debt" rows of August 2011.
     import_rows(
@@ -511,6 +537,106 @@ def test_it_reuses_the_sync_item_of_a_line_that_came_back(imported, tmp_path):
     assert "Lines: 1 created, 0 updated, 0 deleted, 6 unchanged." in output
     assert lines_of("536365")[6].sync_item_id == seventh.pk
     assert SyncItem.objects.count() == 13
+
+
+def test_it_keeps_the_item_of_a_removed_line_as_out_of_step(imported, tmp_path):
+    SyncItem.objects.filter(object_type=ObjectType.LINE_ITEM).update(
+        association=Association.LINKED
+    )
+    seventh = SyncItem.objects.get(key="online-retail:536365:7")
+    run_import(write_file(tmp_path, *SALE_536365[:6]))
+
+    item = SyncItem.objects.get(pk=seventh.pk)
+    assert item.state == ItemState.EXCLUDED
+    assert item.reason_code == "REMOVED_FROM_STORE"
+    assert item.reason == "Removed from the order in the store; HubSpot still has it."
+    assert item.next_step == (
+        "Delete the line item in HubSpot (archive), or put the line back in the store."
+    )
+    assert item.state_changed > seventh.state_changed
+    # HubSpot's line item and its link to the deal are still there.
+    assert (item.hubspot_id, item.association) == ("1001", Association.LINKED)
+    assert not LineItem.objects.filter(sync_item=item).exists()
+    assert item.properties == seventh.properties
+    assert SyncItem.objects.count() == 13
+
+
+def test_it_says_when_a_removed_line_was_never_sent(tmp_path):
+    run_import(write_file(tmp_path, *SALE_536365))
+    run_import(write_file(tmp_path, *SALE_536365[:5]))
+
+    removed = SyncItem.objects.filter(reason_code="REMOVED_FROM_STORE")
+    assert sorted(removed.values_list("key", flat=True)) == [
+        "online-retail:536365:6",
+        "online-retail:536365:7",
+    ]
+    item = removed.first()
+    assert (item.state, item.association) == (
+        ItemState.EXCLUDED,
+        Association.NOT_APPLICABLE,
+    )
+    assert item.reason == (
+        "Removed from the order in the store before it was sent to HubSpot."
+    )
+    assert item.next_step == (
+        "Nothing to do; it is sent if the line is put back in the store."
+    )
+
+
+def test_it_sends_a_removed_line_that_came_back_again(imported, tmp_path):
+    SyncItem.objects.filter(object_type=ObjectType.LINE_ITEM).update(
+        association=Association.LINKED
+    )
+    run_import(write_file(tmp_path, *SALE_536365[:6]))
+    output = run_import(write_file(tmp_path, *SALE_536365))
+
+    item = SyncItem.objects.get(key="online-retail:536365:7")
+    assert lines_of("536365")[6].sync_item_id == item.pk
+    assert (item.state, item.reason_code, item.reason, item.next_step) == (
+        ItemState.PENDING,
+        "",
+        "",
+        "",
+    )
+    assert (item.hubspot_id, item.association) == ("1001", Association.LINKED)
+    assert item.fingerprint == item.properties["tally_fingerprint"]
+    assert "(0 new, 2 changed, 6 unchanged)" in output
+
+
+def test_it_keeps_a_write_off_line_that_came_back_excluded(tmp_path):
+    # Made up: every write-off in the real data has one line.
+    second = WRITE_OFF_536589.replace(",21777,", ",21778,")
+    run_import(write_file(tmp_path, WRITE_OFF_536589, second))
+    run_import(write_file(tmp_path, WRITE_OFF_536589))
+    run_import(write_file(tmp_path, WRITE_OFF_536589, second))
+
+    item = item_of(lines_of("536589")[1])
+    assert (item.state, item.reason_code) == (ItemState.EXCLUDED, "STOCK_ADJUSTMENT")
+    assert item.association == Association.NOT_APPLICABLE
+
+
+def test_it_counts_the_items_of_removed_lines_in_the_status(imported, tmp_path):
+    run_import(write_file(tmp_path, *SALE_536365[:6]))
+
+    counts = queries.status_counts()
+    assert counts["line_items"] == 9
+    line_items = counts["items_by_state"]["line_items"]
+    assert (line_items["verified"], line_items["excluded"]) == (8, 2)
+    assert sum(line_items.values()) == 10
+
+
+def test_it_leaves_the_dashboard_working_with_a_removed_line(
+    imported, tmp_path, viewer_client
+):
+    run_import(write_file(tmp_path, *SALE_536365[:6]))
+    order = Order.objects.get(number="536365")
+
+    page = viewer_client.get(reverse("reconcile:order-detail", args=[order.pk]))
+    items = viewer_client.get(reverse("reconcile:item-list"), {"state": "excluded"})
+
+    assert page.status_code == 200
+    assert items.status_code == 200
+    assert "online-retail:536365:7" in items.text
 
 
 def test_it_imports_again_after_the_store_was_deleted(imported, caplog):
@@ -597,6 +723,46 @@ BAD_FILES = [
             "line 2, column InvoiceDate: '2010-02-30 08:26:00' is not a date and time like 2010-12-01 08:26:00"
         ],
         id="date that does not exist",
+    ),
+    pytest.param(
+        HEADER,
+        [SALE_536365[0].replace("2010-12-01 08:26:00", "0001-01-01 00:00:00")],
+        [
+            "line 2, column InvoiceDate: '0001-01-01 00:00:00' is not between 1970-01-01 and 2100-12-31"
+        ],
+        id="date in year 1",
+    ),
+    pytest.param(
+        HEADER,
+        [SALE_536365[0].replace("2010-12-01 08:26:00", "9999-12-31 23:59:59")],
+        [
+            "line 2, column InvoiceDate: '9999-12-31 23:59:59' is not between 1970-01-01 and 2100-12-31"
+        ],
+        id="date in year 9999",
+    ),
+    pytest.param(
+        HEADER,
+        [SALE_536365[0].replace("2010-12-01 08:26:00", "1969-12-31 23:59:59")],
+        [
+            "line 2, column InvoiceDate: '1969-12-31 23:59:59' is not between 1970-01-01 and 2100-12-31"
+        ],
+        id="date before 1970",
+    ),
+    pytest.param(
+        HEADER,
+        [SALE_536365[0].replace("2010-12-01 08:26:00", "2101-01-01 00:00:00")],
+        [
+            "line 2, column InvoiceDate: '2101-01-01 00:00:00' is not between 1970-01-01 and 2100-12-31"
+        ],
+        id="date after 2100",
+    ),
+    pytest.param(
+        HEADER,
+        [SALE_536365[0].replace(",2.55,", ",99999999999999,")],
+        [
+            "line 2, column UnitPrice: '99999999999999' is too large (at most 11 digits before the decimal point)"
+        ],
+        id="price too large",
     ),
     pytest.param(
         HEADER,
@@ -698,7 +864,7 @@ def test_it_refuses_bytes_that_are_not_utf8(imported, tmp_path):
     data = f"{HEADER}\n{SALE_536365[0]}\n".encode() + row + b"\n"
 
     problem = _refuse_bytes(tmp_path, data)
-    assert problem == "line 3: byte 14 (b'\\xa3') is not UTF-8 text"
+    assert problem == "line 3, column Description: byte 14 (b'\\xa3') is not UTF-8 text"
 
 
 def test_it_refuses_an_empty_file(imported, tmp_path):
@@ -710,8 +876,53 @@ def test_it_refuses_a_binary_file(imported, tmp_path):
     data = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
     problem = _refuse_bytes(tmp_path, data)
     assert problem == (
-        "line 1: the file is not UTF-8 CSV text (byte 1 (b'\\x89') is not UTF-8 text)"
+        "line 1: not a CSV file in the online-retail format "
+        "(byte 1 (b'\\x89') is not UTF-8 text)"
     )
+
+
+def test_it_refuses_a_binary_file_that_trips_the_csv_reader(imported, tmp_path):
+    # The start of an .xlsx file (a zip archive), saved under a .csv name.
+    data = b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00\xee\x9d\r\x01\x00\x00\n"
+    problem = _refuse_bytes(tmp_path, data)
+    assert problem == (
+        "line 1: not a CSV file in the online-retail format "
+        "(byte 15 (b'\\xee') is not UTF-8 text)"
+    )
+
+
+def test_it_refuses_a_file_with_old_mac_line_ends(imported, tmp_path):
+    data = "\r".join([HEADER, *SALE_536365]).encode() + b"\r"
+    problem = _refuse_bytes(tmp_path, data)
+    assert problem == (
+        "line 1: not a CSV file in the online-retail format (a carriage return "
+        "(CR) without a line feed: old Mac line ends, or not a text file)"
+    )
+
+
+def test_it_names_the_column_of_an_oversized_field(imported, tmp_path):
+    row = SALE_536365[1].replace("WHITE METAL LANTERN", "LANTERN " * 25_000)
+    problem = _refuse_bytes(tmp_path, f"{HEADER}\n{row}\n".encode())
+    assert problem == (
+        "line 2, column Description: 'LANTERN LANTERN LANTERN LANTERN LANTERN …' "
+        "is longer than 300 characters"
+    )
+
+
+def test_it_refuses_an_oversized_field_it_cannot_place(imported, tmp_path):
+    row = SALE_536365[1].replace("WHITE METAL LANTERN", '"' + "L," * 70_000 + '"')
+    data = f"{HEADER}\n{SALE_536365[0]}\n{row}\n".encode()
+    problem = _refuse_bytes(tmp_path, data)
+    assert (
+        problem
+        == "line 3: not readable as CSV (a field is longer than 131,072 characters)"
+    )
+
+
+def test_it_names_the_column_of_a_nul_byte(imported, tmp_path):
+    row = SALE_536365[1].replace("17850.0", "17850\x00")
+    problem = _refuse_bytes(tmp_path, f"{HEADER}\n{row}\n".encode())
+    assert problem == "line 2, column CustomerID: contains a NUL byte"
 
 
 def test_it_refuses_a_broken_gzip_file(imported, tmp_path):
@@ -758,6 +969,50 @@ def test_it_refuses_a_missing_file(tmp_path):
         run_import(tmp_path / "nope.csv")
 
     assert str(caught.value) == f"{tmp_path / 'nope.csv'}: no such file"
+
+
+def test_it_refuses_a_directory(tmp_path):
+    with pytest.raises(CommandError) as caught:
+        run_import(tmp_path)
+
+    assert str(caught.value) == f"{tmp_path}: is a directory"
+
+
+@pytest.mark.parametrize("name", ["fifo", "/dev/null"])
+def test_it_refuses_what_is_not_a_regular_file(tmp_path, name):
+    path = tmp_path / name
+    if name == "fifo":
+        os.mkfifo(path)
+    with pytest.raises(CommandError) as caught:
+        run_import(path)
+
+    assert str(caught.value) == f"{path}: is not a regular file"
+
+
+# Interrupted.
+
+
+def test_it_says_nothing_changed_when_interrupted(imported, tmp_path):
+    # Ctrl-C while staging: a line deleted, an order created, both undone.
+    before = snapshot()
+    path = write_file(
+        tmp_path, *SALE_536365[:6], WRITE_OFF_536589.replace("536589", "536590")
+    )
+    with (
+        mock.patch.object(
+            mapping, "stage", autospec=True, side_effect=KeyboardInterrupt
+        ) as stage,
+        pytest.raises(CommandError) as caught,
+    ):
+        try:
+            run_import(path)
+        except KeyboardInterrupt:
+            pytest.fail("the interrupt escaped the command")  # and would stop pytest
+
+    assert stage.called
+    assert str(caught.value) == "Import interrupted; nothing was changed."
+    assert caught.value.returncode == 130
+    assert snapshot() == before
 
 
 # The whole bundled file.
