@@ -131,7 +131,7 @@ def _account(ledger: Ledger, items, answer: BatchAnswer) -> list[SyncItem]:
         ledger.record_error(matched, error, answer.call)
     leftover = [item for item in items if item.pk not in seen]
     if leftover:
-        logger.warning(
+        logger.debug(
             "Batch %s: HubSpot named %d inputs nowhere", ledger.batch.pk, len(leftover)
         )
         ledger.record(
