@@ -149,7 +149,7 @@ HUBSPOT_RATE_HEADROOM = env.get_int("HUBSPOT_RATE_HEADROOM_PERCENT", 3, minimum=
 HUBSPOT_SEARCH_RATE_LIMIT = env.get_int("HUBSPOT_SEARCH_RATE_LIMIT", 5, minimum=1)
 HUBSPOT_BATCH_SIZE = 100  # HubSpot's cap on object batch endpoints
 HUBSPOT_ASSOCIATION_BATCH_SIZE = env.get_int(
-    "HUBSPOT_ASSOCIATION_BATCH_SIZE", 1000, minimum=1
+    "HUBSPOT_ASSOCIATION_BATCH_SIZE", 2000, minimum=1, maximum=2000
 )
 TALLY_STORE_CURRENCY = env.get_str("TALLY_STORE_CURRENCY") or "GBP"
 # What happens to an item whose HubSpot record is gone (deleted or merged

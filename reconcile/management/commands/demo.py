@@ -1,5 +1,6 @@
 """Bring up the whole product on this machine on the bundled real data."""
 
+import os
 import signal
 import socket
 import subprocess
@@ -15,6 +16,8 @@ from django.db.models import Sum
 from hubspot_sync.models import ApiCall, SyncRun
 
 DATA_FILE = Path(settings.BASE_DIR) / "data" / "online-retail-2010-12_2011-01.csv.gz"
+DEMO_TIMEOUT = 10  # seconds, the worker's HubSpot timeout in the demo
+WORKER_GRACE = 20  # seconds for django-q to finish the batches in hand
 
 
 class Command(BaseCommand):
@@ -26,18 +29,26 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=8000, help="Dashboard port")
         parser.add_argument("--no-sync", action="store_true")
+        parser.add_argument(
+            "--profile",
+            default="realistic",
+            help="Sandbox quirk profile: realistic (HubSpot's partial answers at "
+            "low rates, the default) or clean",
+        )
 
-    def handle(self, *args, port: int, no_sync: bool, **options):
-        self._children: list[subprocess.Popen] = []
+    def handle(self, *args, port: int, no_sync: bool, profile: str, **options):
+        self._children: list[tuple[str, subprocess.Popen]] = []
         _require_free_port(port, "dashboard")
         _require_free_port(settings.SANDBOX_PORT, "HubSpot sandbox")
-        call_command("migrate", verbosity=0)
-        call_command("collectstatic", interactive=False, verbosity=0)
-        call_command("demo_user", stdout=self._login_capture())
-        call_command("import_orders", str(DATA_FILE), format="online-retail")
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        # A closed terminal (SIGHUP) or a kill (SIGTERM) stops the demo as
+        # Ctrl-C does: through the finally below, children included.
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, _raise_interrupt)
         try:
-            self._start_children(port)
+            self._prepare()
+            self._start_children(port, profile)
+            url = f"http://127.0.0.1:{port}/"
+            self.stdout.write(self.style.SUCCESS(f"\nDashboard: {url}   {self._login}"))
             url = f"http://127.0.0.1:{port}/"
             self.stdout.write(self.style.SUCCESS(f"\nDashboard: {url}   {self._login}"))
             if not no_sync:
@@ -45,7 +56,7 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"\nDashboard: {url}   {self._login}\nCtrl-C stops it all."
             )
-            while all(child.poll() is None for child in self._children):
+            while all(child.poll() is None for _, child in self._children):
                 time.sleep(0.5)
             raise CommandError(
                 "A demo process stopped on its own; see its output above."
@@ -54,6 +65,12 @@ class Command(BaseCommand):
             self.stdout.write("\nStopping…")
         finally:
             self._stop_children()
+
+    def _prepare(self) -> None:
+        call_command("migrate", verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
+        call_command("demo_user", stdout=self._login_capture())
+        call_command("import_orders", str(DATA_FILE), format="online-retail")
 
     def _login_capture(self):
         command = self
@@ -68,30 +85,36 @@ class Command(BaseCommand):
 
         return Capture()
 
-    def _start_children(self, port: int) -> None:
+    def _start_children(self, port: int, profile: str) -> None:
         manage = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py")]
-        sandbox_port = str(settings.SANDBOX_PORT)
-        self._spawn(manage + ["hubspot_sandbox", "--port", sandbox_port])
-        self._spawn(manage + ["qcluster"])
-        self._spawn(manage + ["runserver", f"127.0.0.1:{port}", "--noreload"])
+        sandbox = ["hubspot_sandbox", "--port", str(settings.SANDBOX_PORT)]
+        if profile != "clean":
+            sandbox += ["--profile", profile, "--seed", "1"]
+            sandbox += ["--hold-seconds", str(DEMO_TIMEOUT + 2)]
+        self._spawn("sandbox", manage + sandbox)
+        # The realistic profile holds some answers after writing; a short
+        # client timeout keeps the demo moving (the write is then settled).
+        worker_env = {**os.environ, "HUBSPOT_TIMEOUT": str(DEMO_TIMEOUT)}
+        self._spawn("worker", manage + ["qcluster"], env=worker_env)
+        self._spawn("web", manage + ["runserver", f"127.0.0.1:{port}", "--noreload"])
         _wait_for_port(settings.SANDBOX_PORT, "HubSpot sandbox")
         _wait_for_port(port, "dashboard")
 
-    def _spawn(self, argv: list[str]) -> None:
+    def _spawn(self, name: str, argv: list[str], env=None) -> None:
         # Own process group, so that Ctrl-C reaches only this command, which
-        # then stops the children in order.
-        self._children.append(subprocess.Popen(argv, start_new_session=True))
+        # then stops each child and everything the child started, in order.
+        child = subprocess.Popen(argv, start_new_session=True, env=env)
+        self._children.append((name, child))
 
     def _stop_children(self) -> None:
-        for child in reversed(self._children):
-            if child.poll() is None:
-                child.send_signal(signal.SIGINT)
-        deadline = time.monotonic() + 15
-        for child in self._children:
-            try:
-                child.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                child.kill()
+        # A second Ctrl-C must not cut the stopping short and orphan children.
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)
+        # The worker first, so that no batch is cut off by a vanished sandbox;
+        # SIGTERM lets django-q finish the task in hand. The sandbox last.
+        order = {"worker": 0, "web": 1, "sandbox": 2}
+        for name, child in sorted(self._children, key=lambda pair: order[pair[0]]):
+            _stop_group(child, timeout=WORKER_GRACE if name == "worker" else 5)
 
     def _sync_and_report(self) -> None:
         started = time.monotonic()
@@ -117,6 +140,28 @@ class Command(BaseCommand):
         )
         if run.error:
             self.stdout.write(self.style.ERROR(run.error))
+
+
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop_group(child: subprocess.Popen, timeout: float) -> None:
+    if child.poll() is None:
+        _signal_group(child, signal.SIGTERM)
+        try:
+            child.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pass
+    _signal_group(child, signal.SIGKILL)  # whatever of the group is left
+    child.wait()
+
+
+def _signal_group(child: subprocess.Popen, signum: int) -> None:
+    try:
+        os.killpg(child.pid, signum)
+    except ProcessLookupError:
+        pass
 
 
 def _require_free_port(port: int, what: str) -> None:
