@@ -6,9 +6,11 @@ its ``SyncItem``; the sync engine in ``hubspot_sync`` only ever reads those.
 Returns and refunds: HubSpot refuses negative prices, so a credit note (an
 invoice number starting with C) becomes a deal whose ``tally_order_kind`` is
 ``credit_note`` and whose line items carry the returned quantity as a
-positive number; the sign lives in the kind, and the deal amount is the
-positive value credited. A negative unit price on a sale is sent as it is and
-comes back as a visible failure, since Tally cannot guess what it meant.
+positive number. The deal's own amount keeps the sign (negative), so that
+HubSpot's revenue reports net credit notes off instead of counting them as
+sales; its line items then add up to the amount's absolute value. A negative
+unit price on a sale is sent as it is and comes back as a visible failure,
+since Tally cannot guess what it meant.
 """
 
 import hashlib
@@ -54,7 +56,6 @@ def line_properties(line: LineItem) -> dict[str, str]:
 def deal_properties(order: Order, lines: list[LineItem]) -> dict[str, str]:
     total = sum((line.quantity * line.unit_price for line in lines), Decimal(0))
     if order.kind == Order.Kind.CREDIT_NOTE:
-        total = abs(total)
         name = f"Credit note {order.number}"
     else:
         name = f"Order {order.number}"
