@@ -20,7 +20,7 @@ class ItemFilterForm(forms.Form):
         required=False,
         max_length=200,
         strip=True,
-        help_text="Key, HubSpot ID or reason code",
+        help_text="Order number, SKU, HubSpot ID, store key or reason code",
     )
 
     def filters(self) -> dict[str, str]:

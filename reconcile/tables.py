@@ -1,44 +1,49 @@
 """django-tables2 tables for the dashboard, and the small renderers they share."""
 
 import json
-from datetime import timedelta
+from collections.abc import Iterable
+from datetime import datetime
+from functools import cache, lru_cache
 
 import django_tables2 as tables
+from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.paginator import Paginator
 from django.urls import reverse
+from django.utils.dateformat import format as date_format
 from django.utils.html import format_html
-from django.utils.text import slugify
+from django.utils.text import Truncator, slugify
+from django.utils.timezone import localtime
 
 from hubspot_sync.models import (
     ItemOutcome,
     ObjectType,
+    Outcome,
     SyncBatch,
     SyncItem,
     SyncRun,
 )
+from reconcile.templatetags.tally import EMPTY, format_duration
 
 TABLE_TEMPLATE = "reconcile/_table.html"
-EMPTY = "—"
+# Longer text is cut in the items table; the order page shows all of it.
+CLIP = 140
+WHEN = "j M Y H:i:s"
+NUMBER = {"th": {"class": "num"}, "td": {"class": "num"}}
 # ?per_page= is read from the query string; a page of 100,000 rows would
 # load them all, and their prefetch would exceed SQLite's variable limit.
 MAX_PER_PAGE = 100
 
 
+@lru_cache(maxsize=256)
 def badge(value: str, label: str) -> str:
     return format_html('<span class="badge badge-{}">{}</span>', slugify(value), label)
 
 
-def format_duration(duration: timedelta | None) -> str:
-    if duration is None:
-        return EMPTY
-    seconds = duration.total_seconds()
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, seconds = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min"
+def clipped(text: str, limit: int = CLIP) -> str:
+    """The text cut to ``limit`` characters, the whole of it shown on hover."""
+    if len(text) <= limit:
+        return text
+    return format_html('<span title="{}">{}</span>', text, Truncator(text).chars(limit))
 
 
 def pretty_body(body: str) -> str:
@@ -55,11 +60,11 @@ def rate_limit_remaining(rate_limit: dict) -> str:
     remaining = rate_limit.get("remaining")
     if remaining is None:
         return EMPTY
-    text = str(remaining)
+    text = intcomma(remaining)
     if rate_limit.get("max") is not None:
-        text += f"/{rate_limit['max']}"
+        text += f"/{intcomma(rate_limit['max'])}"
     if rate_limit.get("daily_remaining") is not None:
-        text += f" (day: {rate_limit['daily_remaining']})"
+        text += f" (day: {intcomma(rate_limit['daily_remaining'])})"
     return text
 
 
@@ -77,6 +82,8 @@ def summarise_detail(detail: dict) -> str:
         ]
     elif "new" in detail:
         parts.append(_write_summary(detail["new"], detail.get("hubspot_id", "")))
+    if detail.get("deal_not_found"):
+        parts.append("its deal is gone from HubSpot")
     if detail.get("http_status"):
         parts.append(f"HTTP {detail['http_status']}")
     parts += [
@@ -95,26 +102,92 @@ def _write_summary(new: bool | None, hubspot_id: str) -> str:
     return f"{'created' if new else 'updated'} {hubspot_id}"
 
 
+def tally_decision(outcome: ItemOutcome) -> str:
+    """What Tally decided for an outcome that no stored HubSpot call stands behind.
+
+    The shapes of ``detail`` are those ``hubspot_sync.associations`` and
+    ``hubspot_sync.engine`` record without a call; any other says so plainly.
+    """
+    detail, kind = outcome.detail, outcome.outcome
+    if detail.get("association") and kind == Outcome.FAILED:
+        return "Tally: not sent — its deal is not in HubSpot"
+    if detail.get("association") and detail.get("settled_by") == "read":
+        return "Tally: linked — a read of the line's associations found the link"
+    if detail.get("association") and detail.get("repair"):
+        return "Tally: flagged — HubSpot did not confirm the link, sent twice"
+    if kind == Outcome.TRANSIENT and not detail:
+        return "Tally: not sent — an internal error (see the worker log)"
+    return f"Tally: {outcome.get_outcome_display().lower()}, no HubSpot call stored"
+
+
 def call_rows(calls) -> list[dict]:
-    """What the API call template shows of each call, bodies pretty-printed."""
+    """Each call with its rate limit as shown; bodies are on the call's page."""
     return [
-        {
-            "call": call,
-            "request": pretty_body(call.request_body),
-            "response": pretty_body(call.response_body),
-            "remaining": rate_limit_remaining(call.rate_limit),
-        }
+        {"call": call, "remaining": rate_limit_remaining(call.rate_limit)}
         for call in calls
     ]
+
+
+def history_rows(histories: Iterable[list[ItemOutcome]]) -> list[list[str]]:
+    """Each item's outcomes as list entries: when, outcome, detail, call, run.
+
+    Rendered here rather than in a template because an order page can hold a
+    thousand of them. They share a few runs and calls, and the outcomes of one
+    batch share a timestamp, so each link and time is rendered once.
+    """
+    call_link, run_link, when = cache(_call_link), cache(_run_link), cache(_when)
+    return [
+        [
+            format_html(
+                '<li><span class="when">{}</span> {} <span class="what">{}</span>'
+                "{}{}</li>",
+                when(outcome.created),
+                badge(outcome.outcome, outcome.get_outcome_display()),
+                outcome_summary(outcome),
+                call_link(outcome.api_call_id),
+                run_link(outcome.run_id),
+            )
+            for outcome in history
+        ]
+        for history in histories
+    ]
+
+
+def _call_link(pk: int | None) -> str:
+    if pk is None:
+        return ""
+    url = reverse("reconcile:call-detail", args=[pk])
+    return format_html(' · <a href="{}">call #{}</a>', url, pk)
+
+
+def _run_link(pk: int | None) -> str:
+    if pk is None:
+        return ""
+    url = reverse("reconcile:run-detail", args=[pk])
+    return format_html(' · run <a href="{}">#{}</a>', url, pk)
+
+
+def _when(moment: datetime) -> str:
+    return date_format(localtime(moment), WHEN)
+
+
+def outcome_summary(outcome: ItemOutcome) -> str:
+    if outcome.api_call_id is None:
+        return tally_decision(outcome)
+    return summarise_detail(outcome.detail)
 
 
 def latest_outcome_cell(outcome: ItemOutcome | None) -> str:
     if outcome is None:
         return EMPTY
+    if outcome.api_call_id is None:
+        return format_html(
+            '<span class="decision">{}</span>', clipped(tally_decision(outcome))
+        )
     return format_html(
         '{} <span class="detail">{}</span>',
         badge(outcome.outcome, outcome.get_outcome_display()),
-        summarise_detail(outcome.detail),
+        clipped(summarise_detail(outcome.detail)),
     )
 
 
@@ -150,7 +223,7 @@ class RunTable(DashboardTable):
     state = tables.Column()
     phase = tables.Column()
     progress = tables.Column(empty_values=(), orderable=False)
-    items_total = tables.Column(verbose_name="Items")
+    items_total = tables.Column(verbose_name="Items", attrs=NUMBER)
     trigger = tables.Column()
     started = tables.DateTimeColumn(format="j M Y H:i:s")
     duration = tables.Column(empty_values=(), orderable=False)
@@ -167,14 +240,17 @@ class RunTable(DashboardTable):
     def render_state(self, record, value):
         return badge(record.state, value)
 
+    def render_items_total(self, value):
+        return intcomma(value)
+
     def render_progress(self, record):
         done, total = record.batches_done, record.batches_total
         return format_html(
             '<progress max="{}" value="{}" aria-hidden="true"></progress> {}/{}',
             total or 1,
             done,
-            done,
-            total,
+            intcomma(done),
+            intcomma(total),
         )
 
     def render_duration(self, record):
@@ -188,9 +264,9 @@ class BatchTable(DashboardTable):
     kind = tables.Column()
     state = tables.Column()
     item_count = tables.Column(
-        verbose_name="Items", accessor="item_ids", orderable=False
+        verbose_name="Items", accessor="item_ids", orderable=False, attrs=NUMBER
     )
-    call_count = tables.Column(verbose_name="Calls")
+    call_count = tables.Column(verbose_name="Calls", attrs=NUMBER)
     started = tables.DateTimeColumn(format="H:i:s")
     finished = tables.DateTimeColumn(format="H:i:s")
     error = tables.Column()
@@ -206,7 +282,13 @@ class BatchTable(DashboardTable):
         return badge(record.state, value)
 
     def render_item_count(self, value):
-        return len(value)
+        return intcomma(len(value))
+
+    def render_call_count(self, value):
+        return intcomma(value)
+
+    def render_error(self, value):
+        return clipped(value)
 
 
 class ItemTable(DashboardTable):
@@ -227,7 +309,7 @@ class ItemTable(DashboardTable):
     )
     reason = tables.Column(orderable=False, attrs={"td": {"class": "prose"}})
     next_step = tables.Column(orderable=False, attrs={"td": {"class": "prose"}})
-    attempts = tables.Column(attrs={"td": {"class": "num"}})
+    attempts = tables.Column(attrs=NUMBER)
     state_changed = tables.DateTimeColumn(
         verbose_name="Last changed", format="Y-m-d H:i"
     )
@@ -255,32 +337,11 @@ class ItemTable(DashboardTable):
     def render_answered(self, value):
         return latest_outcome_cell(value[0] if value else None)
 
+    def render_reason(self, value):
+        return clipped(value)
 
-class HistoryTable(DashboardTable):
-    created = tables.DateTimeColumn(verbose_name="When", format="j M Y H:i:s")
-    outcome = tables.Column()
-    detail = tables.Column(orderable=False, attrs={"td": {"class": "prose"}})
-    run = tables.Column(
-        linkify=("reconcile:run-detail", [tables.A("run_id")]),
-        accessor="run_id",
-    )
-    api_call = tables.Column(verbose_name="API call", accessor="api_call_id")
+    def render_next_step(self, value):
+        return clipped(value)
 
-    class Meta(DashboardTable.Meta):
-        model = ItemOutcome
-        fields = ()
-        orderable = False
-        attrs = {"class": "data history"}
-        empty_text = "Not sent or checked yet."
-
-    def render_outcome(self, record, value):
-        return badge(record.outcome, value)
-
-    def render_detail(self, value):
-        return summarise_detail(value) or EMPTY
-
-    def render_run(self, value):
-        return f"#{value}"
-
-    def render_api_call(self, value):
-        return format_html('<a href="#call-{}">call #{}</a>', value, value)
+    def render_attempts(self, value):
+        return intcomma(value)

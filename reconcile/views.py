@@ -3,19 +3,28 @@ from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django_tables2 import RequestConfig
 
-from hubspot_sync.models import Association, ItemState, ObjectType, Outcome, SyncRun
+from hubspot_sync.models import (
+    ApiCall,
+    Association,
+    ItemState,
+    ObjectType,
+    Outcome,
+    SyncRun,
+)
 from reconcile import queries
 from reconcile.filters import ItemFilterForm
 from reconcile.models import Order
 from reconcile.tables import (
     BatchTable,
-    HistoryTable,
     ItemTable,
     RunTable,
     call_rows,
-    format_duration,
+    history_rows,
+    pretty_body,
+    rate_limit_remaining,
 )
 
 CALLS_PER_PAGE = 20
@@ -35,6 +44,7 @@ def overview(request: HttpRequest) -> HttpResponse:
             for state, label in ItemState.choices
         ],
         "line_item_total": sum(line_items.values()),
+        "excluded_deals": deals[ItemState.EXCLUDED],
         "association_rows": [
             (value, label, associations[value]) for value, label in Association.choices
         ],
@@ -59,13 +69,12 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         run.batches.annotate(call_count=Count("calls")), prefix="batch-"
     )
     RequestConfig(request).configure(batches)
-    calls = Paginator(run.calls.all(), CALLS_PER_PAGE).get_page(
-        request.GET.get("calls")
-    )
+    calls = Paginator(
+        run.calls.defer("request_body", "response_body"), CALLS_PER_PAGE
+    ).get_page(request.GET.get("calls"))
 
     context = {
         "run": run,
-        "duration": format_duration(run.duration),
         "summary": _summary_rows(run.summary),
         "batches": batches,
         "calls": calls,
@@ -81,6 +90,29 @@ def _summary_rows(summary: dict) -> list[tuple[str, str, int]]:
         (outcome, labels.get(outcome, outcome), count)
         for outcome, count in (summary or {}).items()
     ]
+
+
+@login_required
+def call_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    call = get_object_or_404(ApiCall.objects.select_related("batch"), pk=pk)
+
+    context = {
+        "call": call,
+        "run_url": _run_url(call),
+        "remaining": rate_limit_remaining(call.rate_limit),
+        "request_body": pretty_body(call.request_body),
+        "response_body": pretty_body(call.response_body),
+    }
+    return render(request, "reconcile/call_detail.html", context)
+
+
+def _run_url(call: ApiCall) -> str | None:
+    """The run page at the page of its call list that holds this call."""
+    if call.run_id is None:
+        return None
+    before = ApiCall.objects.filter(run_id=call.run_id, pk__lt=call.pk).count()
+    url = reverse("reconcile:run-detail", args=[call.run_id])
+    return f"{url}?calls={before // CALLS_PER_PAGE + 1}#call-{call.pk}"
 
 
 @login_required
@@ -104,14 +136,13 @@ def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
         [*deal_history, *(outcome for history in line_histories for outcome in history)]
     )
 
+    deal_rows, *line_rows = history_rows([deal_history, *line_histories])
+
     context = {
         "order": order,
         "deal": order.sync_item,
-        "deal_history": HistoryTable(deal_history),
-        "lines": [
-            (line, HistoryTable(history))
-            for line, history in zip(lines, line_histories, strict=True)
-        ],
+        "deal_history": deal_rows,
+        "lines": list(zip(lines, line_rows, strict=True)),
         "total": sum(line.amount for line in lines),
         "call_rows": call_rows(calls),
     }

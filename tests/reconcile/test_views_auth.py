@@ -14,6 +14,7 @@ pytestmark = pytest.mark.django_db
         ("reconcile:run-detail", [1]),
         ("reconcile:item-list", []),
         ("reconcile:order-detail", [1]),
+        ("reconcile:call-detail", [1]),
     ],
 )
 def test_it_sends_anonymous_users_to_login(client, name, args):

@@ -1,9 +1,14 @@
+import re
+
 import pytest
+from django.contrib.staticfiles import finders
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils.html import escape
 
-from hubspot_sync.models import Outcome
+from hubspot_sync.models import ItemState, Outcome
+from reconcile.models import LineItem
 from tests.factories import (
     item,
     make_call,
@@ -12,6 +17,7 @@ from tests.factories import (
     make_shop,
     make_staged_order,
     make_store,
+    set_state,
 )
 
 pytestmark = pytest.mark.django_db
@@ -44,6 +50,38 @@ def test_it_searches_by_key_and_hubspot_id(viewer_client):
 
     assert shown_keys(by_key) == ["shop:C1004", "shop:C1004:1"]
     assert shown_keys(by_id) == ["shop:1001:2"]
+
+
+def test_it_searches_by_sku_and_order_number_in_any_case(viewer_client):
+    make_shop()
+    LineItem.objects.filter(order__number="1002", position=1).update(sku="85123A")
+
+    by_sku = viewer_client.get(URL, {"q": "85123a"})
+    by_number = viewer_client.get(URL, {"q": "c1004"})
+    by_key_start = viewer_client.get(URL, {"q": "shop:1002"})
+
+    assert shown_keys(by_sku) == ["shop:1002:1"]
+    assert shown_keys(by_number) == ["shop:C1004", "shop:C1004:1"]
+    assert shown_keys(by_key_start) == ["shop:1002", "shop:1002:1", "shop:1002:2"]
+
+
+def test_it_searches_in_the_same_few_queries(viewer_client):
+    make_shop()
+
+    assert query_count(viewer_client, q="SKU2") == 5
+
+
+def test_it_shows_the_search_help_and_points_aria_at_what_exists(viewer_client):
+    response = viewer_client.get(URL, {"state": "lost"})
+
+    assert (
+        '<span class="help" id="id_q_helptext">'
+        "Order number, SKU, HubSpot ID, store key or reason code</span>"
+    ) in response.text
+    described = re.findall(r'aria-describedby="([^"]+)"', response.text)
+    assert described == ["id_state_error", "id_q_helptext"]
+    ids = set(re.findall(r'id="([^"]+)"', response.text))
+    assert {name for names in described for name in names.split()} <= ids
 
 
 def test_it_ignores_an_unknown_state_and_says_so(viewer_client):
@@ -159,3 +197,46 @@ def test_it_uses_the_same_few_queries_for_3_or_63_items(
 
     assert response.context["table"].paginator.count == 63
     assert few == 5  # session, user, count, page, latest outcomes
+
+
+def test_it_cuts_long_hubspot_messages_and_keeps_them_whole_on_hover(viewer_client):
+    make_shop()
+    message = 'Property values were not valid: [{"isValid":false,' + "x" * 300 + "}]"
+    reason = f"HubSpot refused a value as invalid. HubSpot said: {message}"
+    line = set_state("shop:1001:3", ItemState.FAILED, reason=reason)
+    make_outcome(line, Outcome.FAILED, make_call(make_run()), message=message)
+
+    response = viewer_client.get(URL, {"q": "shop:1001:3"})
+
+    row = response.context["table"].page.object_list[0]
+    assert row.get_cell("reason") == (
+        f'<span title="{escape(reason)}">{escape(reason[:139])}…</span>'
+    )
+    assert row.get_cell("answered") == (
+        '<span class="badge badge-failed">Failed</span> <span class="detail">'
+        f'<span title="{escape(message)}">{escape(message[:139])}…</span></span>'
+    )
+
+
+def test_it_says_tally_decided_when_hubspot_was_never_asked(viewer_client):
+    make_shop()
+    make_outcome(item("shop:1001:3"), Outcome.FAILED, association=True)  # no call
+
+    response = viewer_client.get(URL, {"q": "shop:1001:3"})
+
+    row = response.context["table"].page.object_list[0]
+    assert row.get_cell("answered") == (
+        '<span class="decision">Tally: not sent — its deal is not in HubSpot</span>'
+    )
+
+
+def test_it_breaks_long_text_inside_its_cell(viewer_client):
+    make_shop()
+
+    response = viewer_client.get(URL, {"q": "shop:1001:3"})
+    stylesheet = open(finders.find("css/tally.css")).read()
+
+    assert '<td class="prose">A value is not one of the options' in response.text
+    rule = re.search(r"table\.data td\.prose \{([^}]*)\}", stylesheet)[1]
+    assert "overflow-wrap: anywhere;" in rule
+    assert "max-width: 28rem;" in rule

@@ -2,11 +2,21 @@ import re
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.urls import reverse
 
 from hubspot_sync.models import Outcome
 from reconcile.models import LineItem
-from tests.factories import item, make_call, make_outcome, make_run, make_shop
+from tests.factories import (
+    PLACED,
+    item,
+    make_call,
+    make_outcome,
+    make_run,
+    make_shop,
+    make_staged_order,
+    make_store,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -57,7 +67,8 @@ def test_it_shows_the_deal_and_what_was_sent(viewer_client):
     )
 
 
-def test_it_shows_each_items_history_newest_first_with_its_call(viewer_client):
+@time_machine.travel(PLACED, tick=False)
+def test_it_shows_each_items_history_newest_first_linking_its_call(viewer_client):
     make_shop()
     run = make_run()
     first = make_call(run, response_body='{"status": "<b>first</b>"}')
@@ -71,26 +82,107 @@ def test_it_shows_each_items_history_newest_first_with_its_call(viewer_client):
         mismatches={"price": {"store": "2.55", "hubspot": "2.5"}},
     )
 
-    make_outcome(item("shop:1001"), Outcome.VERIFIED)  # no run, no call
-
     response = viewer_client.get(order_url("shop:1001"))
 
-    deal_row = response.context["deal_history"].rows[0]
-    assert [deal_row.get_cell(name) for name in ("run", "api_call")] == ["—", "—"]
     _, history = response.context["lines"][1]
-    assert [row.get_cell("outcome") for row in history.rows] == [
-        '<span class="badge badge-mismatch">Mismatch</span>',
-        '<span class="badge badge-created">Created</span>',
+    assert history == [
+        '<li><span class="when">1 Dec 2010 08:26:00</span> '
+        '<span class="badge badge-mismatch">Mismatch</span> '
+        '<span class="what">price: store &#x27;2.55&#x27;, HubSpot &#x27;2.5&#x27;'
+        f'</span> · <a href="/calls/{second.pk}/">call #{second.pk}</a>'
+        f' · run <a href="/runs/{run.pk}/">#{run.pk}</a></li>',
+        '<li><span class="when">1 Dec 2010 08:26:00</span> '
+        '<span class="badge badge-created">Created</span> '
+        '<span class="what">created 7002</span>'
+        f' · <a href="/calls/{first.pk}/">call #{first.pk}</a>'
+        f' · run <a href="/runs/{run.pk}/">#{run.pk}</a></li>',
     ]
-    assert [row.get_cell("api_call") for row in history.rows] == [
-        f'<a href="#call-{second.pk}">call #{second.pk}</a>',
-        f'<a href="#call-{first.pk}">call #{first.pk}</a>',
-    ]
+    assert "History of line 2 (2 outcomes)" in response.text
     assert [row["call"].pk for row in response.context["call_rows"]] == [
         first.pk,
         second.pk,
     ]
-    assert "&quot;status&quot;: &quot;&lt;b&gt;first&lt;/b&gt;&quot;" in response.text
+    assert f'<td><a href="/calls/{first.pk}/">call #{first.pk}</a></td>' in (
+        response.text
+    )
+
+
+def test_it_links_calls_instead_of_inlining_their_bodies(viewer_client):
+    make_shop()
+    run = make_run()
+    body = '{"inputs": [' + ", ".join(['{"id": "other-order"}'] * 3000) + "]}"
+    call = make_call(run, request_body=body, response_body=body)
+    for key in ("shop:1001", "shop:1001:1", "shop:1001:2", "shop:1001:3"):
+        make_outcome(item(key), Outcome.VERIFIED, call)
+
+    response = viewer_client.get(order_url("shop:1001"))
+
+    assert "other-order" not in response.text
+    assert response.text.count(f'<a href="/calls/{call.pk}/">call #{call.pk}</a>') == 5
+    assert len(response.content) < 20_000
+
+
+def test_it_keeps_a_700_line_order_page_under_a_megabyte(viewer_client):
+    order = make_staged_order(make_store(), "537434", lines=700)
+    run = make_run()
+    body = '{"inputs": [' + ", ".join(['{"id": "x"}'] * 5000) + "]}"
+    call = make_call(run, request_body=body, response_body=body)
+    for line in order.lines.select_related("sync_item"):
+        make_outcome(line.sync_item, Outcome.CREATED, call, new=True, hubspot_id="1")
+        make_outcome(line.sync_item, Outcome.ASSOCIATED, call, association=True)
+
+    response = viewer_client.get(reverse("reconcile:order-detail", args=[order.pk]))
+
+    assert response.text.count('<li><span class="when">') == 1400
+    assert len(response.content) < 1_000_000
+
+
+@time_machine.travel(PLACED, tick=False)
+def test_it_says_what_tally_decided_when_hubspot_was_not_asked(viewer_client):
+    make_shop()
+    make_outcome(item("shop:1001:3"), Outcome.FAILED, association=True)  # no call
+    make_outcome(item("shop:1001"), Outcome.VERIFIED)  # no run, no call
+
+    response = viewer_client.get(order_url("shop:1001"))
+
+    _, history = response.context["lines"][2]
+    assert history == [
+        '<li><span class="when">1 Dec 2010 08:26:00</span> '
+        '<span class="badge badge-failed">Failed</span> '
+        '<span class="what">Tally: not sent — its deal is not in HubSpot</span></li>'
+    ]
+    assert response.context["deal_history"] == [
+        '<li><span class="when">1 Dec 2010 08:26:00</span> '
+        '<span class="badge badge-verified">Verified</span> '
+        '<span class="what">Tally: verified, no HubSpot call stored</span></li>'
+    ]
+    assert response.context["call_rows"] == []
+
+
+def test_it_shows_an_excluded_deal_as_not_synced_by_design(viewer_client):
+    make_shop()
+
+    response = viewer_client.get(order_url("shop:1003"))
+
+    assert (
+        '<p class="muted"><span class="badge badge-excluded">Not synced by design</span>'
+        " A stock write-off in the warehouse, not a sale.</p>"
+    ) in response.text
+    assert "Properties sent" not in response.text
+    assert "Properties to send" not in response.text
+    assert "Not sent or checked yet." not in response.text
+    assert "History of line" not in response.text
+
+
+def test_it_calls_a_pending_deals_properties_to_send(viewer_client):
+    make_shop()
+
+    pending = viewer_client.get(order_url("shop:C1004"))
+    verified = viewer_client.get(order_url("shop:1001"))
+
+    assert "<summary>Properties to send</summary>" in pending.text
+    assert "Not sent or checked yet." in pending.text
+    assert "<summary>Properties sent</summary>" in verified.text
 
 
 def test_it_reads_a_bounded_number_of_queries(viewer_client, django_assert_num_queries):

@@ -1,10 +1,14 @@
+import json
 import re
+from io import StringIO
 
 import pytest
+from django.contrib.staticfiles import finders
+from django.core.management import call_command
 from django.urls import reverse
 
-from hubspot_sync.models import SyncRun
-from tests.factories import make_run, make_shop
+from hubspot_sync.models import Association, ItemState, Outcome, SyncBatch, SyncRun
+from tests.factories import make_run, make_shop, set_state
 
 pytestmark = pytest.mark.django_db
 
@@ -98,3 +102,65 @@ def test_it_refreshes_and_shows_progress_while_a_run_is_running(viewer_client):
     assert '<progress max="8" value="3" aria-hidden="true"></progress> 3/8' in (
         response.text
     )
+
+
+def test_it_counts_deals_in_hubspot_as_tally_status_does(viewer_client):
+    make_shop()
+    set_state("shop:1002", ItemState.VERIFIED, hubspot_id="9002")
+    out = StringIO()
+
+    response = viewer_client.get(URL)
+    call_command("tally_status", "--json", stdout=out)
+
+    assert json.loads(out.getvalue())["deals_in_hubspot"] == 2
+    assert re.search(
+        r'<div class="card"><span class="number">2</span> deals in HubSpot\s*'
+        r'<span class="hint">of 4 staged; 1 not synced by design</span>',
+        response.text,
+    )
+    assert re.search(
+        r'<span class="number">7</span> line items\s*'
+        r'<span class="hint">2 in HubSpot</span>',
+        response.text,
+    )
+
+
+def test_it_shows_not_found_and_duplicate_items_in_their_colours(viewer_client):
+    make_shop()
+    set_state("shop:1002", ItemState.NOT_FOUND, hubspot_id="9002")
+    set_state("shop:1002:2", ItemState.DUPLICATE)
+
+    response = viewer_client.get(URL)
+
+    assert ("not_found", "Not found", 1, 0) in response.context["state_rows"]
+    assert ("duplicate", "Duplicate", 0, 1) in response.context["state_rows"]
+    assert cell_links(response.text)["state=not_found&type=deals"] == "1"
+    assert cell_links(response.text)["state=duplicate&type=line_items"] == "1"
+    assert '<span class="badge badge-not_found">Not found</span>' in response.text
+    assert '<span class="badge badge-duplicate">Duplicate</span>' in response.text
+
+
+def test_it_has_a_badge_colour_for_every_state_outcome_and_association():
+    stylesheet = open(finders.find("css/tally.css")).read()
+    coloured = set(re.findall(r"\.badge-([\w-]+)[^{]*?(?=[,{])", stylesheet))
+    values = {
+        *ItemState.values,
+        *Outcome.values,
+        *SyncRun.State.values,
+        *SyncBatch.State.values,
+        *(value.replace("/", "") for value in Association.values),
+    }
+
+    assert values - coloured == set()
+
+
+def test_it_links_a_favicon_so_browsers_stop_asking_for_one(viewer_client):
+    page = viewer_client.get(URL)
+    icon = viewer_client.get("/static/favicon.svg")
+
+    assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in (
+        page.text
+    )
+    assert icon.status_code == 200
+    assert icon["Content-Type"] == "image/svg+xml"
+    assert b"".join(icon.streaming_content).startswith(b"<svg ")

@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from hubspot_sync import engine, tasks
 from hubspot_sync.models import SyncRun
+from reconcile.templatetags.tally import format_duration
 
 
 class Command(BaseCommand):
@@ -27,9 +28,10 @@ class Command(BaseCommand):
             self.stdout.write("")
         if run.state != SyncRun.State.DONE:
             raise CommandError(f"Run {run.pk} could not finish: {run.error}")
-        summary = ", ".join(f"{k} {v}" for k, v in sorted(run.summary.items()))
+        summary = ", ".join(f"{k} {v:,}" for k, v in sorted(run.summary.items()))
         self.stdout.write(
-            f"Run {run.pk} done in {run.duration}: {run.items_total} items sent"
+            f"Run {run.pk} done in {format_duration(run.duration)}: "
+            f"{run.items_total:,} items sent"
             f" ({summary or 'nothing to do'})."
         )
 
