@@ -229,6 +229,7 @@ class ItemOutcome(models.Model):
 
     class Meta:
         ordering = ["pk"]
+        indexes = [models.Index(fields=["outcome", "item"])]
 
     def __str__(self) -> str:
         return f"{self.item_id}: {self.outcome}"

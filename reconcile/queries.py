@@ -18,6 +18,7 @@ from hubspot_sync.models import (
     ItemOutcome,
     ItemState,
     ObjectType,
+    Outcome,
     SyncItem,
     SyncRun,
 )
@@ -44,6 +45,14 @@ def status_counts() -> dict:
             counts[ItemState.UNREPORTED_SKIP.value]
             for counts in items_by_state.values()
         ),
+        # Items HubSpot ever left out silently, settled since or not: the
+        # current state alone would hide the ones a read-back verified.
+        "unreported_skips_seen": ItemOutcome.objects.filter(
+            outcome=Outcome.UNREPORTED_SKIP
+        )
+        .values("item_id")
+        .distinct()
+        .count(),
         "associations": _line_item_associations(),
         "runs_by_state": _runs_by_state(),
     }

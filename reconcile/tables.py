@@ -22,7 +22,7 @@ from hubspot_sync.models import (
     SyncItem,
     SyncRun,
 )
-from reconcile.templatetags.tally import EMPTY, format_duration
+from hubspot_sync.text import EMPTY, format_duration
 
 TABLE_TEMPLATE = "reconcile/_table.html"
 # Longer text is cut in the items table; the order page shows all of it.

@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from hubspot_sync import engine, tasks
-from hubspot_sync.models import SyncRun
-from reconcile.templatetags.tally import format_duration
+from hubspot_sync.models import RETRYABLE_STATES, SyncRun
+from hubspot_sync.text import format_duration
 
 
 class Command(BaseCommand):
@@ -14,9 +14,18 @@ class Command(BaseCommand):
             action="store_true",
             help="Run the sync in this process and return when it is done.",
         )
+        parser.add_argument(
+            "--retry",
+            nargs="+",
+            default=[],
+            choices=[str(state) for state in RETRYABLE_STATES],
+            metavar="STATE",
+            help="Also send again the items in these states: "
+            + ", ".join(RETRYABLE_STATES),
+        )
 
-    def handle(self, *args, wait: bool, verbosity: int, **options):
-        run = engine.create_run(trigger="command")
+    def handle(self, *args, wait: bool, retry: list[str], verbosity: int, **options):
+        run = engine.create_run(trigger="command", retry=tuple(retry))
         if not wait:
             tasks.enqueue("start_run", run.pk)
             self.stdout.write(
@@ -31,7 +40,7 @@ class Command(BaseCommand):
         summary = ", ".join(f"{k} {v:,}" for k, v in sorted(run.summary.items()))
         self.stdout.write(
             f"Run {run.pk} done in {format_duration(run.duration)}: "
-            f"{run.items_total:,} items sent"
+            f"{run.items_total:,} item{'' if run.items_total == 1 else 's'} sent"
             f" ({summary or 'nothing to do'})."
         )
 
