@@ -111,7 +111,8 @@ class Command(BaseCommand):
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, signal.SIG_IGN)
         # The worker first, so that no batch is cut off by a vanished sandbox;
-        # SIGTERM lets django-q finish the task in hand. The sandbox last.
+        # SIGINT lets django-q finish the task in hand (its SIGTERM handling
+        # was seen to hang here). The sandbox last.
         order = {"worker": 0, "web": 1, "sandbox": 2}
         for name, child in sorted(self._children, key=lambda pair: order[pair[0]]):
             _stop_group(child, timeout=WORKER_GRACE if name == "worker" else 5)
@@ -148,7 +149,7 @@ def _raise_interrupt(signum, frame) -> None:
 
 def _stop_group(child: subprocess.Popen, timeout: float) -> None:
     if child.poll() is None:
-        _signal_group(child, signal.SIGTERM)
+        _signal_group(child, signal.SIGINT)
         try:
             child.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
