@@ -236,5 +236,6 @@ def _redis_now(client) -> float:
 
 def make_budget(**kwargs) -> Budget:
     if settings.REDIS_URL:
-        return RedisBudget(settings.REDIS_URL, **kwargs)
+        prefix = f"{settings.TALLY_REDIS_PREFIX}:rate"
+        return RedisBudget(settings.REDIS_URL, prefix=prefix, **kwargs)
     return DatabaseBudget(**kwargs)

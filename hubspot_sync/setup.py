@@ -47,9 +47,7 @@ def ensure_properties(client: HubSpotClient) -> SetupReport:
         label = f"{definition.object_type}.{definition.name}"
         current = client.get_property(definition.object_type, definition.name)
         if current is None:
-            current = client.create_property(
-                definition.object_type, definition.as_request()
-            )
+            current = _create(client, definition)
             report.created.append(label)
             logger.info("Created HubSpot property %s", label)
         else:

@@ -98,6 +98,10 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory: tests that start a real qcluster share it. One per
     # process, so that two test runs side by side do not trample each other.
     _database["TEST"] = {"NAME": str(VAR_DIR / f"test-tally-{os.getpid()}.sqlite3")}
+elif _database.get("NAME"):
+    # One test database per process here too: Django would otherwise drop and
+    # recreate the one test database under a run that is still using it.
+    _database["TEST"] = {"NAME": f"test_{_database['NAME']}_{os.getpid()}"}
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -163,8 +167,11 @@ TALLY_LEASE_SECONDS = env.get_int("TALLY_LEASE_SECONDS", 330, minimum=10)
 
 # django-q2: Redis broker when REDIS_URL is set, else the ORM broker.
 REDIS_URL = env.get_str("REDIS_URL")
+# Names this installation's keys in Redis (its queue and its rate budget), so
+# that several can share one Redis server. Every worker must use the same.
+TALLY_REDIS_PREFIX = env.get_str("TALLY_REDIS_PREFIX") or "tally"
 Q_CLUSTER = {
-    "name": "tally",
+    "name": TALLY_REDIS_PREFIX,
     "workers": env.get_int("TALLY_Q_WORKERS", 2, minimum=1),
     # A batch call takes seconds; a whole task well under two minutes.
     # timeout < retry, or a slow task would be handed out twice.

@@ -1,22 +1,18 @@
 """A sync of real orders through django-q2: in sync mode, and a real qcluster."""
 
 import gzip
-import os
-import signal
-import subprocess
-import sys
 import time
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
 from django_q.conf import Conf
 
 from hubspot_sync import engine, tasks
 from hubspot_sync.models import Association, ItemState, SyncItem, SyncRun
 from reconcile.models import LineItem, Order
+from tests.hubspot_sync import workers
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data" / "online-retail-2010-12_2011-01.csv.gz"
@@ -24,17 +20,22 @@ DEADLINE_SECONDS = 120
 FIRST_ROWS = 600
 
 
-@pytest.fixture
-def real_orders(tmp_path):
-    """The bundled file's first whole invoices (a few hundred real lines)."""
+def import_first_invoices(folder: Path, rows: int) -> int:
+    """Import the bundled file's whole invoices among its first ``rows`` rows."""
     with gzip.open(DATA, "rt", encoding="utf-8", newline="") as source:
-        lines = [next(source) for _ in range(FIRST_ROWS + 1)]
+        lines = [next(source) for _ in range(rows + 1)]
     last_invoice = lines[-1].split(",", 1)[0]
     whole = [line for line in lines[1:] if not line.startswith(last_invoice + ",")]
-    path = tmp_path / "first-invoices.csv"
+    path = folder / "first-invoices.csv"
     path.write_text(lines[0] + "".join(whole), encoding="utf-8")
     call_command("import_orders", str(path), format="online-retail", verbosity=0)
     return len(whole)
+
+
+@pytest.fixture
+def real_orders(tmp_path):
+    """The bundled file's first whole invoices (a few hundred real lines)."""
+    return import_first_invoices(tmp_path, FIRST_ROWS)
 
 
 def assert_everything_verified_in(hubspot) -> None:
@@ -56,47 +57,22 @@ def assert_everything_verified_in(hubspot) -> None:
         assert len(linked) == len(amounts)
 
 
-def _database_url() -> str:
-    settings_dict = connection.settings_dict
-    if settings_dict["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{settings_dict['NAME']}"
-    user, host = settings_dict["USER"], settings_dict["HOST"] or "127.0.0.1"
-    port = settings_dict["PORT"] or 5432
-    return f"postgres://{user}@{host}:{port}/{settings_dict['NAME']}"
-
-
 @pytest.fixture
-def qcluster(hubspot):
-    env = {
-        **os.environ,
-        "DATABASE_URL": _database_url(),
-        "HUBSPOT_BASE_URL": hubspot.url,
-        "HUBSPOT_ACCESS_TOKEN": "sandbox-token",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "qcluster"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    yield process
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+def qcluster(hubspot, tmp_path):
+    log = tmp_path / "qcluster.log"
+    process = workers.start_qcluster(log, hubspot.url)
+    yield process, log
+    workers.stop_qcluster(process)
 
 
-def _wait_for(run_id: int, process) -> SyncRun:
+def _wait_for(run_id: int, qcluster) -> SyncRun:
+    process, log = qcluster
     deadline = time.monotonic() + DEADLINE_SECONDS
     while time.monotonic() < deadline:
         run = SyncRun.objects.get(pk=run_id)
         if run.state in (SyncRun.State.DONE, SyncRun.State.FAILED):
             return run
-        assert process.poll() is None, process.stdout.read().decode()[-3000:]
+        assert process.poll() is None, workers.tail(log)
         time.sleep(0.3)
     raise AssertionError(f"run {run_id} did not finish in {DEADLINE_SECONDS} s")
 
