@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from hubspot_sync import associations, reasons, upserts
@@ -219,11 +219,20 @@ def _advance(run_id: int, dispatch: Dispatch) -> None:
 
 
 def _plan_associations(run_id: int, dispatch: Dispatch) -> None:
-    items = SyncItem.objects.filter(
-        object_type=ObjectType.LINE_ITEM,
-        state__in=LINKABLE_STATES,
-        association__in=(Association.PENDING, Association.FAILED),
-    ).exclude(hubspot_id="")
+    deal_id = SyncItem.objects.filter(key=OuterRef("parent_key")).values("hubspot_id")
+    items = (
+        SyncItem.objects.filter(
+            object_type=ObjectType.LINE_ITEM, state__in=LINKABLE_STATES
+        )
+        .exclude(hubspot_id="")
+        .annotate(deal_id=Subquery(deal_id[:1]))
+        # Unlinked, or linked to a deal record that is no longer the order's
+        # (re-created after a deletion or merge in HubSpot).
+        .filter(
+            Q(association__in=(Association.PENDING, Association.FAILED))
+            | (Q(association=Association.LINKED) & ~Q(associated_to=F("deal_id")))
+        )
+    )
     with transaction.atomic():
         run = SyncRun.objects.select_for_update().get(pk=run_id)
         if run.phase != SyncRun.Phase.OBJECTS and run.phase != SyncRun.Phase.PLANNING:

@@ -12,7 +12,7 @@ import logging
 from hubspot_sync import reasons
 from hubspot_sync.client import BatchAnswer, HubSpotClient, HubSpotError
 from hubspot_sync.ledger import Ledger
-from hubspot_sync.models import ItemState, Outcome, SyncItem
+from hubspot_sync.models import Association, ItemState, ObjectType, Outcome, SyncItem
 from hubspot_sync.properties import STORE_KEY_PROPERTY, differences
 
 logger = logging.getLogger(__name__)
@@ -83,10 +83,16 @@ def _settle_unknown(client, ledger: Ledger, items, exc: HubSpotError) -> None:
         exc.call,
     )
     found, missing, call = _read_by_key(client, ledger, items)
+    not_landed = list(missing)
     for item, result in found:
-        _compare(ledger, item, result, call, {"settled_by": "read"})
+        if differences(item.properties, result.properties):
+            # HubSpot still holds what was there before: this write did not
+            # land, which is for the next sync to resend, not for a person.
+            not_landed.append(item)
+        else:
+            _compare(ledger, item, result, call, {"settled_by": "read"})
     ledger.record(
-        missing,
+        not_landed,
         Outcome.TRANSIENT,
         ItemState.TRANSIENT,
         reasons.transient(exc.message),
@@ -146,8 +152,13 @@ def _account(ledger: Ledger, items, answer: BatchAnswer) -> list[SyncItem]:
 
 
 def _compare(ledger: Ledger, item: SyncItem, result, call, detail: dict) -> None:
-    item.hubspot_id = result.id
     detail = {**detail, "hubspot_id": result.id}
+    if item.hubspot_id and item.hubspot_id != result.id:
+        # The record Tally knew is gone (deleted or merged away in HubSpot) and
+        # the upsert made or found another: its links must be made again.
+        detail["previous_hubspot_id"] = item.hubspot_id
+        _relink(item)
+    item.hubspot_id = result.id
     diffs = differences(item.properties, result.properties)
     if diffs:
         ledger.record(
@@ -160,6 +171,13 @@ def _compare(ledger: Ledger, item: SyncItem, result, call, detail: dict) -> None
         )
     else:
         ledger.record([item], Outcome.VERIFIED, ItemState.VERIFIED, None, detail, call)
+
+
+def _relink(item: SyncItem) -> None:
+    # A deal's lines are relinked by the association phase, which links every
+    # line whose link does not point at its deal's current record.
+    if item.object_type == ObjectType.LINE_ITEM:
+        item.association = Association.PENDING
 
 
 def _settle_by_read(client: HubSpotClient, ledger: Ledger, items) -> None:

@@ -20,6 +20,7 @@ from datetime import UTC
 from decimal import Decimal
 
 from django.db import connection, transaction
+from django.db.models import Prefetch
 from django.utils import timezone
 
 from hubspot_sync.models import Association, ItemState, ObjectType, SyncItem
@@ -112,7 +113,11 @@ def _stage_chunk(order_ids: list[int]) -> StageResult:
     orders = (
         Order.objects.filter(pk__in=order_ids)
         .select_related("store", "sync_item")
-        .prefetch_related("lines__sync_item")
+        # A join, not a second prefetch: prefetching sync_item built an OR
+        # term per line, past SQLite's expression depth for big re-imports.
+        .prefetch_related(
+            Prefetch("lines", queryset=LineItem.objects.select_related("sync_item"))
+        )
     )
     wanted: list[tuple[object, SyncItem]] = []
     for order in orders:

@@ -3,6 +3,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+import requests
 
 from hubspot_sync import engine
 from hubspot_sync.models import (
@@ -88,13 +89,13 @@ def test_it_links_each_line_item_to_its_own_deal(hubspot):
 def test_it_sends_nothing_again_when_nothing_changed(hubspot):
     make_orders(count=2, lines_each=5)
     run_sync()
-    calls = ApiCall.objects.count()
+    last_call = ApiCall.objects.latest("pk").pk
 
     second = run_sync()
 
     assert second.items_total == 0
     assert second.summary == {}
-    upserts = ApiCall.objects.filter(pk__gt=calls, endpoint__contains="batch")
+    upserts = ApiCall.objects.filter(pk__gt=last_call, endpoint__contains="batch")
     assert upserts.count() == 0
     assert hubspot.store.count("line_items") == 10
 
@@ -202,3 +203,30 @@ def test_it_keeps_one_outcome_per_item_and_send(hubspot):
 
     per_item = ItemOutcome.objects.filter(run=run).values_list("item_id", "outcome")
     assert sorted(o for _, o in per_item) == ["associated"] * 3 + ["verified"] * 4
+
+
+def test_it_relinks_lines_when_their_deal_was_deleted_in_hubspot(hubspot):
+    make_orders(count=1, lines_each=2)
+    run_sync()
+    deal = SyncItem.objects.get(object_type="deals")
+    old_id = deal.hubspot_id
+    archived = requests.post(
+        f"{hubspot.url}/_sandbox/archive/deals/{old_id}",
+        headers={"Authorization": "Bearer sandbox-token"},
+        timeout=10,
+    )
+    assert archived.status_code == 200
+    line = LineItem.objects.get(position=1)
+    line.quantity = 9
+    line.save()
+    stage(Order.objects.all())
+
+    run_sync()
+
+    deal.refresh_from_db()
+    assert deal.hubspot_id != old_id
+    assert deal.outcomes.last().detail["previous_hubspot_id"] == old_id
+    lines = SyncItem.objects.filter(object_type="line_items")
+    assert set(lines.values_list("associated_to", flat=True)) == {deal.hubspot_id}
+    linked = hubspot.store.links_from([deal.hubspot_id], "line_items")[deal.hubspot_id]
+    assert len(linked) == 2

@@ -203,3 +203,21 @@ def test_it_settles_a_write_that_timed_out_by_reading_the_store_key(fake):
     assert [o.outcome for o in landed.outcomes.all()] == ["unknown", "verified"]
     assert lost.state == ItemState.TRANSIENT
     assert [o.outcome for o in lost.outcomes.all()] == ["unknown", "transient"]
+
+
+def test_it_resends_a_write_the_read_shows_did_not_land(fake):
+    def responder(path, body):
+        if path.endswith("/batch/upsert"):
+            return 503, {"message": "unavailable"}
+        # HubSpot still holds the old price: the update never landed.
+        key = body["inputs"][0]["id"]
+        return 200, batch([echo("91", {"tally_line_key": key, "price": "1.00"})])
+
+    server = fake(responder)
+    [item] = make_items(1)
+
+    run_send(server, [item])
+
+    item.refresh_from_db()
+    assert item.state == ItemState.TRANSIENT
+    assert [o.outcome for o in item.outcomes.all()] == ["unknown", "transient"]

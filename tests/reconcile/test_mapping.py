@@ -4,7 +4,9 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.core.management import call_command
 
+from hubspot_sync.models import SyncItem
 from reconcile.mapping import deal_properties
 from reconcile.models import Order, Store
 
@@ -44,3 +46,20 @@ def test_it_drops_microseconds_as_before():
     placed_at = datetime(2011, 1, 26, 12, 35, 7, 123456, tzinfo=UTC)
 
     assert closedate(placed_at) == "2011-01-26T12:35:07.000Z"
+
+
+@pytest.mark.django_db
+def test_it_restages_more_than_a_thousand_changed_lines_at_once(tmp_path):
+    header = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+    rows = [
+        f"{536365 + n // 50},85123A,WHITE HANGING HEART,{{q}},2010-12-01 08:26:00,2.55,17850.0,United Kingdom\n"
+        for n in range(1100)
+    ]
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    first.write_text(header + "".join(r.format(q=6) for r in rows))
+    second.write_text(header + "".join(r.format(q=7) for r in rows))
+    call_command("import_orders", str(first), format="online-retail", verbosity=0)
+
+    call_command("import_orders", str(second), format="online-retail", verbosity=0)
+
+    assert SyncItem.objects.filter(properties__quantity="7").count() == 1100
