@@ -15,7 +15,7 @@ SCALED = env DATABASE_URL=$(SCALED_DATABASE_URL) REDIS_URL=$(SCALED_REDIS_URL)
 # pytest exits with 5 when it collected no test: a fault, and said so.
 NO_TESTS = { status=$$?; [ $$status -ne 5 ] || echo "pytest collected no tests (exit status 5)" >&2; exit $$status; }
 
-.PHONY: demo test test-scaled lint format clean
+.PHONY: demo test test-scaled bench lint format clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ test-scaled: $(STAMP) lint
 	$(SCALED) $(BIN)/python manage.py check --fail-level WARNING
 	$(SCALED) $(BIN)/python manage.py makemigrations --check --dry-run
 	$(SCALED) $(BIN)/pytest || $(NO_TESTS)
+
+# Benchmarks against local sandboxes (docs/benchmarks.md); about 10 minutes.
+bench: $(STAMP)
+	$(BIN)/python -m bench.run_all
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check .
