@@ -37,7 +37,7 @@ test-scaled: $(STAMP) lint
 	$(SCALED) $(BIN)/python manage.py makemigrations --check --dry-run
 	$(SCALED) $(BIN)/pytest || $(NO_TESTS)
 
-# Benchmarks against local sandboxes (docs/benchmarks.md); about 10 minutes.
+# Benchmarks against local sandboxes (docs/benchmarks.md); about 6 minutes here.
 bench: $(STAMP)
 	$(BIN)/python -m bench.run_all
 

@@ -80,6 +80,7 @@ class Children:
     def __init__(self, var: Path) -> None:
         self.var = var
         self.started: list[tuple[str, subprocess.Popen]] = []
+        self.stop_signals: dict[int, signal.Signals] = {}
 
     def __enter__(self) -> "Children":
         return self
@@ -87,7 +88,8 @@ class Children:
     def __exit__(self, *exc_info) -> None:
         self.stop_all()
 
-    def spawn(self, name: str, argv: list[str], env: dict | None = None):
+    def spawn(self, name: str, argv: list[str], env: dict | None = None, stop=None):
+        """Start a child; ``stop`` is the signal that ends it (SIGTERM by default)."""
         log = (self.var / f"{name}.log").open("ab")
         child = subprocess.Popen(
             argv,
@@ -99,6 +101,7 @@ class Children:
         )
         log.close()
         self.started.append((name, child))
+        self.stop_signals[child.pid] = stop or signal.SIGTERM
         return child
 
     def named(self, name: str) -> subprocess.Popen:
@@ -106,7 +109,7 @@ class Children:
 
     def stop(self, child: subprocess.Popen) -> None:
         if child.poll() is None:
-            _signal_group(child, signal.SIGTERM)
+            _signal_group(child, self.stop_signals.get(child.pid, signal.SIGTERM))
             try:
                 child.wait(timeout=STOP_GRACE)
             except subprocess.TimeoutExpired:
@@ -172,7 +175,10 @@ def start_workers(children: Children, url: str, workers: int, env=None):
         "TALLY_Q_WORKERS": str(workers),
         **(env or {}),
     }
-    cluster = children.spawn("qcluster", [*MANAGE, "qcluster"], worker_env)
+    # SIGINT: django-q2 finishes the task in hand and exits within a second;
+    # after SIGTERM it had not exited 30 s later here (see the demo command).
+    argv = [*MANAGE, "qcluster"]
+    cluster = children.spawn("qcluster", argv, worker_env, stop=signal.SIGINT)
     # A task that does nothing, so that the measured run does not include the
     # cluster's start-up.
     task_id = async_task("time.time")

@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import hubspot
+from hubspot import HubSpot
 from hubspot.crm import deals, line_items, properties
 from hubspot.crm.associations import v4
 from urllib3.util.retry import Retry
@@ -127,7 +127,7 @@ def associate(api, pairs: list[tuple[str, str]]) -> tuple[int, int]:
 
 
 def push(payload: dict, url: str) -> dict:
-    client = hubspot.Client.create(access_token=TOKEN, host=url, retry=retry())
+    client = HubSpot(access_token=TOKEN, host=url, retry=retry())
     setup_calls = create_properties(client)
     deal_ids, deal_calls = upsert(
         client.crm.deals.batch_api, deals, payload["deals"], "tally_order_key"
