@@ -11,6 +11,18 @@ from reconcile.checks import check_environment
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _manage(env: dict, *args: str) -> subprocess.CompletedProcess:
+    """Run manage.py in a fresh process, so that settings are read anew."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def _ids(messages) -> list[str]:
     return sorted(m.id for m in messages)
 
@@ -95,14 +107,7 @@ def test_it_reports_a_bad_variable_as_a_check_error_not_a_crash(
     variable, value, expected, tmp_path
 ):
     env = {**os.environ, variable: value, "TALLY_VAR_DIR": str(tmp_path)}
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = _manage(env, "check")
 
     assert result.returncode != 0
     assert "tally.E001" in result.stderr
@@ -141,14 +146,7 @@ def test_it_catches_contradictory_hubspot_settings(overrides, expected):
 )
 def test_it_refuses_databases_tally_does_not_run_on(url, expected, tmp_path):
     env = {**os.environ, "DATABASE_URL": url, "TALLY_VAR_DIR": str(tmp_path)}
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = _manage(env, "check")
 
     assert result.returncode != 0
     assert expected in result.stderr
