@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class ReconcileConfig(AppConfig):
@@ -7,3 +8,8 @@ class ReconcileConfig(AppConfig):
 
     def ready(self) -> None:
         from reconcile import checks  # noqa: F401  (registers the system checks)
+        from reconcile.roles import ensure_roles
+
+        # After auth's and this app's permissions exist: post_migrate runs for
+        # every app, and this app's signal comes after auth's in INSTALLED_APPS.
+        post_migrate.connect(ensure_roles, sender=self)

@@ -1,14 +1,14 @@
 from django.urls import path
 
-from reconcile import views
+from reconcile.views import pages
 
 app_name = "reconcile"
 
 urlpatterns = [
-    path("", views.overview, name="overview"),
-    path("runs/", views.run_list, name="run-list"),
-    path("runs/<int:pk>/", views.run_detail, name="run-detail"),
-    path("calls/<int:pk>/", views.call_detail, name="call-detail"),
-    path("items/", views.item_list, name="item-list"),
-    path("orders/<int:pk>/", views.order_detail, name="order-detail"),
+    path("", pages.overview, name="overview"),
+    path("runs/", pages.run_list, name="run-list"),
+    path("runs/<int:pk>/", pages.run_detail, name="run-detail"),
+    path("calls/<int:pk>/", pages.call_detail, name="call-detail"),
+    path("items/", pages.item_list, name="item-list"),
+    path("orders/<int:pk>/", pages.order_detail, name="order-detail"),
 ]

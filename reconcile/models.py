@@ -1,7 +1,9 @@
-"""The store's side: stores, orders and their line items, as imported."""
+"""The store's side: stores, orders and their line items, as imported; and what
+reconciliation found, the trend of its categories and the audit log."""
 
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import models
 
 
@@ -107,3 +109,146 @@ class LineItem(models.Model):
     @property
     def amount(self) -> Decimal:
         return self.quantity * self.unit_price
+
+
+class Sweep(models.Model):
+    """One reconciliation of the store against HubSpot (scheduled or on demand).
+
+    Progress is kept on the row so that the overview can draw a bar and an
+    estimate of the time left while workers go through it.
+    """
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    state = models.CharField(max_length=16, choices=State, default=State.QUEUED)
+    trigger = models.CharField(max_length=32, default="schedule")
+    requested_by = models.CharField(max_length=150, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    items_total = models.PositiveIntegerField(default=0)
+    items_checked = models.PositiveIntegerField(default=0)
+    calls = models.PositiveIntegerField(default=0)
+    counts = models.JSONField(
+        default=dict, blank=True, help_text="Items per category when it finished"
+    )
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"Sweep {self.pk} ({self.state})"
+
+
+class Orphan(models.Model):
+    """A HubSpot record carrying a Tally store key that the store does not know."""
+
+    object_type = models.CharField(max_length=16)
+    hubspot_id = models.CharField(max_length=32)
+    store_key = models.CharField(max_length=200, db_index=True)
+    properties = models.JSONField(default=dict, blank=True)
+    first_seen = models.DateTimeField(auto_now_add=True)
+    last_seen = models.DateTimeField(auto_now=True)
+    sweep = models.ForeignKey(
+        Sweep, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["store_key", "hubspot_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["object_type", "hubspot_id"], name="orphan_record_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.object_type} {self.hubspot_id} ({self.store_key})"
+
+
+class OrderProblem(models.Model):
+    """An order whose deal and line items in HubSpot do not add up.
+
+    Each sweep replaces the problems of the orders it checked.
+    """
+
+    class Code(models.TextChoices):
+        LINE_NOT_ASSOCIATED = "LINE_NOT_ASSOCIATED", "Line item not on its deal"
+        LINE_COUNT = "LINE_COUNT", "Different number of line items"
+        AMOUNT_SUM = "AMOUNT_SUM", "Line amounts do not add up to the deal amount"
+        CURRENCY = "CURRENCY", "Different currency"
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="problems")
+    code = models.CharField(max_length=32, choices=Code)
+    store_value = models.CharField(max_length=200, blank=True)
+    hubspot_value = models.CharField(max_length=200, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    found = models.DateTimeField(auto_now_add=True)
+    sweep = models.ForeignKey(
+        Sweep, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-found", "pk"]
+        indexes = [models.Index(fields=["code"])]
+
+    def __str__(self) -> str:
+        return f"{self.order_id}: {self.code}"
+
+
+class CategorySnapshot(models.Model):
+    """Item counts per reconciliation category at one moment: the overview's trend."""
+
+    taken = models.DateTimeField(auto_now_add=True, db_index=True)
+    counts = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["taken"]
+
+    def __str__(self) -> str:
+        return f"Snapshot {self.taken:%Y-%m-%d %H:%M}"
+
+
+class AuditEntry(models.Model):
+    """Who asked Tally to do what, when, and what came of it. Never edited."""
+
+    class Status(models.TextChoices):
+        DONE = "done", "Done"
+        REFUSED = "refused", "Refused"
+        FAILED = "failed", "Failed"
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    username = models.CharField(max_length=150, help_text="Kept if the user goes")
+    action = models.CharField(max_length=32)
+    target = models.CharField(max_length=300, help_text="What it was applied to")
+    parameters = models.JSONField(default=dict, blank=True)
+    preview = models.JSONField(
+        default=dict, blank=True, help_text="What the confirmation page showed"
+    )
+    status = models.CharField(max_length=16, choices=Status, default=Status.DONE)
+    result = models.TextField(blank=True)
+    run_id = models.PositiveIntegerField(null=True, blank=True)
+    sweep_id = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        verbose_name_plural = "audit entries"
+        permissions = [
+            ("retry_items", "Can retry items"),
+            ("resync_orders", "Can resync orders, date ranges and stores"),
+            ("run_sweep", "Can start a reconciliation sweep"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.username} {self.action}"

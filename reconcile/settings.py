@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_q",
     "django_tables2",
+    "django_filters",
     "hubspot_sync",
     "reconcile",
 ]
