@@ -205,6 +205,8 @@ class ApiCall(models.Model):
 
     class Meta:
         ordering = ["pk"]
+        # The dashboard counts today's calls against the daily budget.
+        indexes = [models.Index(fields=["created"])]
 
     def __str__(self) -> str:
         return f"{self.method} {self.endpoint} -> {self.status or self.error}"

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from reconcile.views import pages
 
@@ -11,4 +11,6 @@ urlpatterns = [
     path("calls/<int:pk>/", pages.call_detail, name="call-detail"),
     path("items/", pages.item_list, name="item-list"),
     path("orders/<int:pk>/", pages.order_detail, name="order-detail"),
+    path("", include("reconcile.list_urls")),
+    path("", include("reconcile.action_urls")),
 ]

@@ -152,6 +152,8 @@ HUBSPOT_RATE_LIMIT = env.get_int("HUBSPOT_RATE_LIMIT", 190, minimum=1)
 HUBSPOT_RATE_INTERVAL_MS = env.get_int("HUBSPOT_RATE_INTERVAL_MS", 10_000, minimum=1)
 HUBSPOT_RATE_HEADROOM = env.get_int("HUBSPOT_RATE_HEADROOM_PERCENT", 3, minimum=0) / 100
 HUBSPOT_SEARCH_RATE_LIMIT = env.get_int("HUBSPOT_SEARCH_RATE_LIMIT", 5, minimum=1)
+# Used for the dashboard's budget until HubSpot's own daily headers say otherwise.
+HUBSPOT_DAILY_LIMIT = env.get_int("HUBSPOT_DAILY_LIMIT", 250_000, minimum=1)
 HUBSPOT_BATCH_SIZE = 100  # HubSpot's cap on object batch endpoints
 HUBSPOT_ASSOCIATION_BATCH_SIZE = env.get_int(
     "HUBSPOT_ASSOCIATION_BATCH_SIZE", 2000, minimum=1, maximum=2000

@@ -1,0 +1,3 @@
+"""URLs of the retry and resync actions and the audit log (reconcile.views.actions)."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""URLs of the category lists and their CSV exports (reconcile.views.lists)."""
+
+urlpatterns: list = []
