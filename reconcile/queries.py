@@ -146,6 +146,22 @@ def items(
     return rows.order_by("-state_changed", "-pk")
 
 
+def shown_items(selection: QuerySet[SyncItem]) -> QuerySet[SyncItem]:
+    """A selection of items as the items table shows them (see ``items``)."""
+    return (
+        selection.select_related("order", "line_item")
+        .defer("properties", "fingerprint")
+        .prefetch_related(
+            Prefetch(
+                "outcomes",
+                queryset=ItemOutcome.objects.order_by("-pk")[:1],
+                to_attr="latest_outcomes",
+            )
+        )
+        .order_by("-state_changed", "-pk")
+    )
+
+
 def search(q: str) -> Q:
     """What the items page's search box matches.
 
@@ -200,8 +216,9 @@ def api_calls_for(outcomes: Iterable[ItemOutcome]) -> list[ApiCall]:
     """The API calls behind these outcomes, each once, oldest first.
 
     Fetched apart from the outcomes because one batch call serves up to 100
-    items. Without their bodies: those are on each call's own page.
+    items. With HubSpot's answer (the token was removed before storing) but
+    not the request: that is on each call's own page.
     """
     ids = {outcome.api_call_id for outcome in outcomes if outcome.api_call_id}
-    calls = ApiCall.objects.filter(pk__in=ids).defer("request_body", "response_body")
+    calls = ApiCall.objects.filter(pk__in=ids).defer("request_body")
     return list(calls.order_by("pk"))

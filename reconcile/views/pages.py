@@ -14,8 +14,9 @@ from hubspot_sync.models import (
     Outcome,
     SyncRun,
 )
-from reconcile import queries
-from reconcile.filters import ItemFilterForm
+from reconcile import answers, budget, categories, diffs, queries
+from reconcile import overview as overview_figures
+from reconcile.filters import filtered_items
 from reconcile.models import Order
 from reconcile.tables import (
     BatchTable,
@@ -36,6 +37,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     deals = counts["items_by_state"][ObjectType.DEAL]
     line_items = counts["items_by_state"][ObjectType.LINE_ITEM]
     associations = counts["associations"]
+    work = overview_figures.running_work()
 
     context = {
         "counts": counts,
@@ -49,7 +51,15 @@ def overview(request: HttpRequest) -> HttpResponse:
             (value, label, associations[value]) for value, label in Association.choices
         ],
         "runs": RunTable(queries.latest_runs(), orderable=False),
-        "running": counts["runs_by_state"][SyncRun.State.RUNNING] > 0,
+        "categories": overview_figures.category_cards(categories.counts()),
+        "trend": overview_figures.trend(),
+        "chart": {
+            "width": overview_figures.CHART_WIDTH,
+            "height": overview_figures.CHART_HEIGHT,
+        },
+        "budget": budget.today(),
+        "work": work,
+        "running": bool(work),
     }
     return render(request, "reconcile/overview.html", context)
 
@@ -117,8 +127,9 @@ def _run_url(call: ApiCall) -> str | None:
 
 @login_required
 def item_list(request: HttpRequest) -> HttpResponse:
-    form = ItemFilterForm(request.GET)
-    table = ItemTable(queries.items(**form.filters()))
+    selection = filtered_items(request.GET)
+    form = selection.form
+    table = ItemTable(queries.shown_items(selection.qs))
     RequestConfig(request).configure(table)
     return render(request, "reconcile/item_list.html", {"form": form, "table": table})
 
@@ -137,6 +148,7 @@ def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
     deal_rows, *line_rows = history_rows([deal_history, *line_histories])
+    items = [order.sync_item, *(line.sync_item for line in lines)]
 
     context = {
         "order": order,
@@ -144,6 +156,13 @@ def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "deal_history": deal_rows,
         "lines": list(zip(lines, line_rows, strict=True)),
         "total": sum(line.amount for line in lines),
-        "call_rows": call_rows(calls),
+        "call_rows": _with_excerpts(call_rows(calls), answers.identifiers(items)),
+        "differences": diffs.latest_mismatches([i for i in items if i]),
     }
     return render(request, "reconcile/order_detail.html", context)
+
+
+def _with_excerpts(rows: list[dict], wanted: set[str]) -> list[dict]:
+    for row in rows:
+        row["excerpt"] = answers.excerpt(row["call"].response_body, wanted)
+    return rows
