@@ -69,6 +69,17 @@ class ObjectResult:
     properties: dict[str, str | None]
     new: bool | None = None
     trace_id: str = ""
+    archived: bool = False
+    # Property name -> its versions, newest first (``ValueWithTimestamp``).
+    history: dict[str, list[dict]] = field(default_factory=dict)
+
+
+@dataclass
+class SearchPage:
+    total: int
+    results: list[ObjectResult]
+    after: str | None  # the next page's ``after``; None on the last page
+    call: ApiCall
 
 
 @dataclass
@@ -144,6 +155,11 @@ def _parse_object(raw: dict) -> ObjectResult:
         properties=dict(raw.get("properties") or {}),
         new=raw.get("new"),
         trace_id=str(raw.get("objectWriteTraceId") or ""),
+        archived=bool(raw.get("archived")),
+        history={
+            name: list(versions or [])
+            for name, versions in (raw.get("propertiesWithHistory") or {}).items()
+        },
     )
 
 
@@ -175,6 +191,7 @@ class HubSpotClient:
         self.session.headers["Content-Type"] = "application/json"
         self._run_id: int | None = None
         self._batch_id: int | None = None
+        self.attempts = 0  # HTTP attempts made by this client, each one an ApiCall
 
     def close(self) -> None:
         self.session.close()
@@ -213,16 +230,37 @@ class HubSpotClient:
         ids: list[str],
         properties: list[str],
         id_property: str | None = None,
+        *,
+        history: list[str] | None = None,
+        archived: bool = False,
     ) -> BatchAnswer:
-        extra: dict = {"properties": properties, "propertiesWithHistory": []}
+        """Read up to 100 records (50 with ``history``, HubSpot's cap for it).
+
+        ``archived=True`` reads only archived records (SPEC's query parameter).
+        """
+        extra: dict = {"properties": properties, "propertiesWithHistory": history or []}
         if id_property:
             extra["idProperty"] = id_property
+        query = "?archived=true" if archived else ""
         answer = self._post(
-            f"/crm/v3/objects/{object_type}/batch/read",
+            f"/crm/v3/objects/{object_type}/batch/read{query}",
             [{"id": i} for i in ids],
             extra=extra,
         )
         return self._object_answer(answer)
+
+    def search(self, object_type: str, body: dict) -> SearchPage:
+        """One page of a CRM search (its own 5-a-second budget)."""
+        _, answer, call = self._send(
+            "POST", f"/crm/v3/objects/{object_type}/search", body
+        )
+        after = ((answer.get("paging") or {}).get("next") or {}).get("after")
+        return SearchPage(
+            total=int(answer.get("total") or 0),
+            results=[_parse_object(r) for r in answer.get("results", [])],
+            after=str(after) if after is not None else None,
+            call=call,
+        )
 
     def batch_associate(
         self, from_type: str, to_type: str, type_id: int, pairs: list[tuple[str, str]]
@@ -391,6 +429,7 @@ class HubSpotClient:
         self, method, path, body_text, attempt, duration_ms, response, error=""
     ):
         headers = response.headers if response is not None else {}
+        self.attempts += 1
         call = ApiCall.objects.create(
             run_id=self._run_id,
             batch_id=self._batch_id,

@@ -152,3 +152,40 @@ INTERNAL_ERROR = Reason(
     "Tally hit an internal error while handling this batch (see the worker log).",
     RETRY_NEXT_RUN,
 )
+
+
+# Found by a reconciliation sweep (reconcile/sweep.py).
+RETRY_NOT_FOUND = "`python manage.py sync_hubspot --retry not_found`"
+RECORD_ARCHIVED = Reason(
+    "RECORD_ARCHIVED",
+    "Someone deleted the record in HubSpot; it is in HubSpot's recycling bin, "
+    "where it can be restored for 90 days.",
+    "If the deletion was a mistake, restore the record in HubSpot (the next "
+    f"sweep finds it again); otherwise run {RETRY_NOT_FOUND} to create it anew "
+    "from the store.",
+)
+RECORD_DELETED = Reason(
+    "RECORD_DELETED",
+    "The record is gone from HubSpot for good: neither live nor in the recycling bin.",
+    f"Run {RETRY_NOT_FOUND} to create it anew from the store.",
+)
+
+
+def record_merged(survivor_id: str) -> Reason:
+    return Reason(
+        "RECORD_MERGED",
+        f"Someone merged the record into HubSpot record {survivor_id}, which now "
+        "holds another store key's values.",
+        f"Check record {survivor_id} in HubSpot. If the merge was a mistake, run "
+        f"{RETRY_NOT_FOUND} to create the store's record anew.",
+    )
+
+
+def duplicate_records(record_ids: list[str]) -> Reason:
+    return Reason(
+        "DUPLICATE_RECORDS",
+        f"{len(record_ids)} HubSpot records carry this store key: "
+        f"{', '.join(record_ids)}.",
+        "Merge them in HubSpot into one record, then run `python manage.py "
+        "sync_hubspot --retry duplicate` to write the store's values to it.",
+    )

@@ -164,6 +164,12 @@ TALLY_STORE_CURRENCY = env.get_str("TALLY_STORE_CURRENCY") or "GBP"
 # of truth); "wait" leaves it flagged until someone resyncs it.
 TALLY_ON_NOT_FOUND = env.get_choice("TALLY_ON_NOT_FOUND", ("recreate", "wait"))
 
+# Reconciliation sweeps (reconcile/sweep.py): how often the schedule starts
+# one, and whether it scans HubSpot for orphans and duplicates (searches, 5 a
+# second: about 80 s per 80,000 records).
+TALLY_SWEEP_MINUTES = env.get_int("TALLY_SWEEP_MINUTES", 360, minimum=10)
+TALLY_SWEEP_ORPHANS = env.get_bool("TALLY_SWEEP_ORPHANS", True)
+
 # How long a batch may hold its items: longer than a task may run (Q_CLUSTER
 # timeout), so that only a dead worker's lease runs out.
 TALLY_LEASE_SECONDS = env.get_int("TALLY_LEASE_SECONDS", 330, minimum=10)

@@ -1,5 +1,5 @@
 """Control endpoints that change the sandbox's records the way people in HubSpot would:
-create a record by hand, merge two records, archive one.
+create a record by hand, edit one, merge two records, archive one.
 
 They answer with the record as it now is (every property), or the sandbox's
 error envelope. Like every control call they need the token and do not count
@@ -11,23 +11,65 @@ from collections.abc import Callable
 from typing import Any
 
 from hubspot_sync.sandbox.clock import iso, now_ms
-from hubspot_sync.sandbox.errors import ApiError, bad_request
+from hubspot_sync.sandbox.errors import ApiError, InputFailure, bad_request
+from hubspot_sync.sandbox.history import DEFAULT_USER_ID, changes, person
 from hubspot_sync.sandbox.kinds import ObjectKind, resolve_kind
 from hubspot_sync.sandbox.messages import Context, Response
 from hubspot_sync.sandbox.records import render
 from hubspot_sync.sandbox.store import Record
-from hubspot_sync.sandbox.writes import create_one
+from hubspot_sync.sandbox.writes import Planner, create_one
 
 MERGED_IDS = "hs_merged_object_ids"
 
 
 def plant(ctx: Context, kind: ObjectKind) -> Response:
-    """Create a record as someone in HubSpot would: validated, unique values enforced."""
+    """Create a record as someone in HubSpot would: validated, unique values enforced.
+
+    ``"duplicate": true`` skips the unique check, to play a record made while
+    its key property was not unique (the only way to two holders of one value).
+    """
+    body = _person_body(ctx)
+    unique = not _flag(body, "duplicate")
+    source = person(_user_id(body))
+    record = create_one(ctx, kind, body, source, check_unique=unique)
+    return Response(201, render(record, record.properties))
+
+
+def edit(ctx: Context, kind: ObjectKind, object_id: str) -> Response:
+    """Change values as a person in HubSpot's UI would (history source CRM_UI)."""
+    body = _person_body(ctx)
+    with ctx.store.atomic():
+        record = _live(ctx, kind, object_id)
+        planner = Planner(ctx, kind, person(_user_id(body)))
+        try:
+            plan = planner.plan(0, {"properties": body["properties"]}, record)
+        except InputFailure as failure:
+            raise failure.as_api_error() from None
+        (updated,) = planner.apply([plan])
+    return Response(200, render(updated, updated.properties))
+
+
+def _person_body(ctx: Context) -> dict[str, Any]:
     body = ctx.request.json()
     if not isinstance(body, dict) or not isinstance(body.get("properties"), dict):
         raise bad_request("Invalid input JSON: the body needs a `properties` object")
-    record = create_one(ctx, kind, body)
-    return Response(201, render(record, record.properties))
+    return body
+
+
+def _user_id(body: dict[str, Any]) -> int:
+    value = body.get("userId", DEFAULT_USER_ID)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise bad_request(
+            "Invalid input JSON: `userId` must be a positive whole number"
+        )
+    return value
+
+
+def _flag(body: dict[str, Any], key: str) -> bool:
+    value = body.get(key, False)
+    if not isinstance(value, bool):
+        raise bad_request(f"Invalid input JSON: `{key}` must be true or false")
+    return value
 
 
 def merge(ctx: Context, kind: ObjectKind) -> Response:
@@ -48,8 +90,17 @@ def merge(ctx: Context, kind: ObjectKind) -> Response:
         )
         new_id = bool(body.get("new_id"))
         survivor_id = ctx.store.allocate_ids(1)[0] if new_id else primary.id
-        survivor = _survivor(primary, merged, survivor_id, now_ms())
+        now = now_ms()
+        survivor = _survivor(primary, merged, survivor_id, now)
         ctx.store.merge(survivor, [primary, merged])
+        if new_id:
+            ctx.store.copy_history(primary.id, survivor.id)
+        changed = changes(primary.properties, survivor.properties)
+        ctx.store.add_history(
+            ((survivor.id, name, value) for name, value in changed),
+            now,
+            person(_user_id(body)),
+        )
     return Response(200, render(survivor, survivor.properties))
 
 
@@ -95,6 +146,7 @@ def _live(ctx: Context, kind: ObjectKind, object_id: str) -> Record:
 _T = r"(?P<kind>[^/]+)"
 ROUTES: list[tuple[str, re.Pattern[str], Callable[..., Response]]] = [
     ("POST", re.compile(rf"records/{_T}"), plant),
+    ("POST", re.compile(rf"edit/{_T}/(?P<object_id>[^/]+)"), edit),
     ("POST", re.compile(rf"merge/{_T}"), merge),
     ("POST", re.compile(rf"archive/{_T}/(?P<object_id>[^/]+)"), archive),
 ]

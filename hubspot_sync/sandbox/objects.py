@@ -12,6 +12,7 @@ from hubspot_sync.sandbox.errors import (
     error_item,
     not_found_message,
 )
+from hubspot_sync.sandbox.history import MAX_HISTORY_INPUTS
 from hubspot_sync.sandbox.kinds import ObjectKind
 from hubspot_sync.sandbox.lookup import check_id_property, find_records
 from hubspot_sync.sandbox.messages import Context, Response
@@ -26,6 +27,14 @@ MAX_PAGE = 100
 def batch_read(ctx: Context, kind: ObjectKind) -> BatchOutcome:
     body = ctx.request.json()
     inputs = batch_inputs(body)
+    with_history = _names(body.get("propertiesWithHistory"))
+    if with_history and len(inputs) > MAX_HISTORY_INPUTS:
+        # HubSpot's words, as quoted in api-facts §1.4.
+        raise bad_request(
+            "The maximum number of inputs supported in a batch request for property "
+            f"histories is {MAX_HISTORY_INPUTS}. Please reduce the number of items "
+            "and try again"
+        )
     id_property = body.get("idProperty") or None
     if id_property:
         check_id_property(ctx, kind, id_property)
@@ -44,9 +53,12 @@ def batch_read(ctx: Context, kind: ObjectKind) -> BatchOutcome:
     records = {r.id: r for i in ids if (r := found.get((i, id_property)))}
     definitions = ctx.store.definitions(kind)
     outcome = BatchOutcome("read", kind.name, 200)
-    outcome.results = [
-        render_read(record, requested, definitions) for record in records.values()
-    ]
+    outcome.results = _with_history(
+        ctx,
+        definitions,
+        [render_read(record, requested, definitions) for record in records.values()],
+        with_history,
+    )
     missing = [i for i in ids if (i, id_property) not in found]
     if missing:
         # One item lists every missing ID (api-facts §2.2).
@@ -66,6 +78,25 @@ def _names(raw: Any) -> list[str]:
     return [str(name) for name in raw]
 
 
+def _with_history(
+    ctx: Context,
+    definitions: Any,
+    bodies: list[dict[str, Any]],
+    names: list[str],
+) -> list[dict[str, Any]]:
+    """Add ``propertiesWithHistory`` (defined names only, newest first) to each."""
+    names = [name for name in names if name in definitions]
+    if not names:
+        return bodies
+    history = ctx.store.history([body["id"] for body in bodies], names)
+    for body in bodies:
+        versions = history.get(body["id"], {})
+        body["propertiesWithHistory"] = {
+            name: [v.render() for v in versions.get(name, [])] for name in names
+        }
+    return bodies
+
+
 def batch_archive(ctx: Context, kind: ObjectKind) -> Response:
     inputs = batch_inputs(ctx.request.json())
     ctx.store.archive(kind, [input_id(item) for item in inputs], now_ms())
@@ -75,7 +106,14 @@ def batch_archive(ctx: Context, kind: ObjectKind) -> Response:
 def get_one(ctx: Context, kind: ObjectKind, object_id: str) -> Response:
     record = _one(ctx, kind, object_id, archived=ctx.request.flag("archived"))
     requested = ctx.request.param_list("properties")
-    return Response(200, render_read(record, requested, ctx.store.definitions(kind)))
+    definitions = ctx.store.definitions(kind)
+    (body,) = _with_history(
+        ctx,
+        definitions,
+        [render_read(record, requested, definitions)],
+        ctx.request.param_list("propertiesWithHistory"),
+    )
+    return Response(200, body)
 
 
 def patch_one(ctx: Context, kind: ObjectKind, object_id: str) -> Response:
@@ -120,8 +158,10 @@ def list_objects(ctx: Context, kind: ObjectKind) -> Response:
     )
     requested = ctx.request.param_list("properties")
     definitions = ctx.store.definitions(kind)
+    results = [render_read(r, requested, definitions) for r in records[:limit]]
+    with_history = ctx.request.param_list("propertiesWithHistory")
     body: dict[str, Any] = {
-        "results": [render_read(r, requested, definitions) for r in records[:limit]]
+        "results": _with_history(ctx, definitions, results, with_history)
     }
     if len(records) > limit:
         body["paging"] = {"next": _next_page(ctx, kind, limit, records[limit].id)}
@@ -132,8 +172,9 @@ def _next_page(
     ctx: Context, kind: ObjectKind, limit: int, after: str
 ) -> dict[str, str]:
     query = {"limit": str(limit), "after": after}
-    if ctx.request.param("properties"):
-        query["properties"] = ",".join(ctx.request.param_list("properties"))
+    for name in ("properties", "propertiesWithHistory"):
+        if ctx.request.param(name):
+            query[name] = ",".join(ctx.request.param_list(name))
     link = f"{ctx.request.base_url}/crm/v3/objects/{kind.name}?{urlencode(query)}"
     return {"after": after, "link": link}
 

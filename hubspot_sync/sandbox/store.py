@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from hubspot_sync.sandbox.history import Source, Version
 from hubspot_sync.sandbox.kinds import ObjectKind, find_kind
 from hubspot_sync.sandbox.schema import STANDARD_PROPERTIES, PropertyDef
 
@@ -40,6 +41,17 @@ CREATE TABLE IF NOT EXISTS unique_value (
     PRIMARY KEY (kind, name, value)
 );
 CREATE INDEX IF NOT EXISTS unique_value_object ON unique_value (object_id);
+CREATE TABLE IF NOT EXISTS property_history (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    object_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    timestamp_ms INTEGER NOT NULL,
+    source_type TEXT NOT NULL,
+    source_id TEXT NOT NULL,
+    user_id INTEGER
+);
+CREATE INDEX IF NOT EXISTS property_history_object ON property_history (object_id, name);
 CREATE TABLE IF NOT EXISTS custom_property (
     kind TEXT NOT NULL,
     name TEXT NOT NULL,
@@ -280,8 +292,13 @@ class Store:
         with self._lock:
             return self._db.execute(sql, (_kind_name(kind),)).fetchone()[0]
 
-    def save(self, records: list[Record]) -> None:
-        """Insert or replace records, keeping the unique-value index in step."""
+    def save(self, records: list[Record], *, index_unique: bool = True) -> None:
+        """Insert or replace records, keeping the unique-value index in step.
+
+        ``index_unique=False`` leaves their unique values out of the index: the
+        control endpoint's stand-in for a record made while the property was
+        not unique (docs/sandbox.md, "Property history and edits").
+        """
         with self.atomic():
             self._db.executemany(
                 f"INSERT OR REPLACE INTO object ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",  # noqa: S608
@@ -306,7 +323,7 @@ class Store:
                 [
                     row
                     for r in records
-                    if not r.archived
+                    if index_unique and not r.archived
                     for row in self._unique_rows(r)
                 ],
             )
@@ -332,6 +349,55 @@ class Store:
                 "DELETE FROM unique_value WHERE object_id = ?",
                 [(int(object_id),) for object_id in live],
             )
+
+    # Property history
+
+    def add_history(
+        self, entries: Iterable[tuple[str, str, str]], when_ms: int, source: Source
+    ) -> None:
+        """Store a version of each (object ID, property, value) set at ``when_ms``."""
+        with self.atomic():
+            self._db.executemany(
+                "INSERT INTO property_history (object_id, name, value, timestamp_ms, source_type, source_id, user_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (int(i), n, v, when_ms, source.type, source.id, source.user_id)
+                    for i, n, v in entries
+                ],
+            )
+
+    def copy_history(self, from_id: str, to_id: str) -> None:
+        """Give ``to_id`` the versions ``from_id`` has (a merge into a new ID)."""
+        with self.atomic():
+            self._db.execute(
+                "INSERT INTO property_history (object_id, name, value, timestamp_ms, source_type, source_id, user_id)"
+                " SELECT ?, name, value, timestamp_ms, source_type, source_id, user_id"
+                " FROM property_history WHERE object_id = ? ORDER BY seq",
+                (int(to_id), int(from_id)),
+            )
+
+    def history(
+        self, object_ids: Iterable[str], names: Iterable[str]
+    ) -> dict[str, dict[str, list[Version]]]:
+        """The versions of each named property of each record, newest first."""
+        numbers = [n for n in map(_object_id, object_ids) if n is not None]
+        names = list(dict.fromkeys(names))
+        found: dict[str, dict[str, list[Version]]] = {
+            str(n): {name: [] for name in names} for n in numbers
+        }
+        if not numbers or not names:
+            return found
+        sql = (
+            "SELECT object_id, name, value, timestamp_ms, source_type, source_id, user_id"  # noqa: S608
+            f" FROM property_history WHERE object_id IN ({','.join('?' * len(numbers))})"
+            f" AND name IN ({','.join('?' * len(names))})"
+            " ORDER BY object_id, name, timestamp_ms DESC, seq DESC"
+        )
+        with self._lock:
+            rows = self._db.execute(sql, [*numbers, *names]).fetchall()
+        for object_id, name, value, ms, source_type, source_id, user_id in rows:
+            source = Source(source_type, source_id, user_id)
+            found[str(object_id)][name].append(Version(value, ms, source))
+        return found
 
     # Associations
 
@@ -430,6 +496,7 @@ class Store:
         with self.atomic():
             for table in (
                 "object",
+                "property_history",
                 "unique_value",
                 "custom_property",
                 "association",

@@ -23,6 +23,7 @@ from hubspot_sync.sandbox.errors import (
     invalid_values,
     not_found_message,
 )
+from hubspot_sync.sandbox.history import API, Source, changes
 from hubspot_sync.sandbox.kinds import (
     ASSOCIATION_TYPES,
     DEAL,
@@ -50,9 +51,18 @@ class Plan:
 class Planner:
     """Checks inputs one by one against the store and against earlier inputs of the batch."""
 
-    def __init__(self, ctx: Context, kind: ObjectKind) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        kind: ObjectKind,
+        source: Source = API,
+        check_unique: bool = True,
+    ) -> None:
         self.ctx = ctx
         self.kind = kind
+        self.source = source
+        # False only for the control endpoint that plants a duplicate key.
+        self.check_unique = check_unique
         self.definitions = ctx.store.definitions(kind)
         self.unique_names = [p.name for p in self.definitions.values() if p.unique]
         self.claimed: set[tuple[str, str]] = set()
@@ -70,7 +80,8 @@ class Planner:
             raise invalid_values(problems, self.ctx.portal_id)
         links = self._inline_links(item.get("associations")) if existing is None else []
         values = self._merge(existing, written)
-        self._claim_unique(values, existing)
+        if self.check_unique:
+            self._claim_unique(values, existing)
         return Plan(position, existing, written, values, links)
 
     def _merge(
@@ -155,7 +166,20 @@ class Planner:
         for plan in plans:
             plan.record = self._record(plan, now, new_ids)
         records = [plan.record for plan in plans if plan.record]
-        self.ctx.store.save(records)
+        self.ctx.store.save(records, index_unique=self.check_unique)
+        self.ctx.store.add_history(
+            (
+                (plan.record.id, name, value)
+                for plan in plans
+                if plan.record
+                for name, value in changes(
+                    plan.existing.properties if plan.existing else {},
+                    plan.record.properties,
+                )
+            ),
+            now,
+            self.source,
+        )
         self.ctx.store.link(
             link for plan in plans for link in _both_ways(self.kind, plan)
         )
@@ -357,10 +381,16 @@ def _upsert_result(plan: Plan) -> dict[str, Any]:
     return body
 
 
-def create_one(ctx: Context, kind: ObjectKind, body: Any) -> Record:
+def create_one(
+    ctx: Context,
+    kind: ObjectKind,
+    body: Any,
+    source: Source = API,
+    check_unique: bool = True,
+) -> Record:
     """Create one record as HubSpot's UI would; raise ApiError when it cannot be written."""
     with ctx.store.atomic():
-        planner = Planner(ctx, kind)
+        planner = Planner(ctx, kind, source, check_unique)
         try:
             plan = planner.plan(0, body if isinstance(body, dict) else {}, None)
         except InputFailure as failure:
@@ -370,11 +400,11 @@ def create_one(ctx: Context, kind: ObjectKind, body: Any) -> Record:
 
 
 def update_one(
-    ctx: Context, kind: ObjectKind, record: Record, body: Any
+    ctx: Context, kind: ObjectKind, record: Record, body: Any, source: Source = API
 ) -> dict[str, Any]:
     """PATCH one record; raise ApiError as the whole answer when it cannot be written."""
     with ctx.store.atomic():
-        planner = Planner(ctx, kind)
+        planner = Planner(ctx, kind, source)
         try:
             plan = planner.plan(0, body if isinstance(body, dict) else {}, record)
         except InputFailure as failure:
