@@ -55,6 +55,27 @@ def create_run(
     return SyncRun.objects.create(trigger=trigger, requested_by=requested_by)
 
 
+def mark_pending(items, relink: bool = False) -> int:
+    """Have the next run send these items again; returns how many changed.
+
+    Excluded items stay excluded, and items already pending keep their
+    "since when". Outcomes are history and stay as they are. ``relink`` also
+    has the run link the line items to their deals again.
+    """
+    chosen = (
+        SyncItem.objects.filter(pk__in=items.values("pk"))
+        .exclude(state=ItemState.EXCLUDED)
+        .order_by()
+    )
+    if relink:
+        chosen.filter(object_type=ObjectType.LINE_ITEM).exclude(
+            association=Association.NOT_APPLICABLE
+        ).update(association=Association.PENDING)
+    return chosen.exclude(state=ItemState.PENDING).update(
+        state=ItemState.PENDING, state_changed=timezone.now()
+    )
+
+
 def run_inline(
     run_id: int, progress: Callable[[SyncRun], None] | None = None
 ) -> SyncRun:
