@@ -17,7 +17,7 @@ from hubspot_sync.models import (
 from reconcile import answers, budget, categories, diffs, queries
 from reconcile import overview as overview_figures
 from reconcile.filters import filtered_items
-from reconcile.models import Order
+from reconcile.models import Order, Sweep
 from reconcile.tables import (
     BatchTable,
     ItemTable,
@@ -59,6 +59,9 @@ def overview(request: HttpRequest) -> HttpResponse:
         },
         "budget": budget.today(),
         "work": work,
+        "latest_sweep": Sweep.objects.filter(state=Sweep.State.DONE)
+        .order_by("-finished")
+        .first(),
         "running": bool(work),
     }
     return render(request, "reconcile/overview.html", context)

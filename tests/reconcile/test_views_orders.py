@@ -193,7 +193,8 @@ def test_it_reads_a_bounded_number_of_queries(viewer_client, django_assert_num_q
         make_outcome(item(key), Outcome.VERIFIED, call)
     url = order_url("shop:1001")
 
-    # session, user, order, lines, their outcomes, deal outcomes, calls, and
-    # the latest differences of the line in mismatch
-    with django_assert_num_queries(8):
+    # session, user, order, lines, their outcomes, deal outcomes, calls, the
+    # latest differences of the line in mismatch, and the user's permissions
+    # (own and through groups: the retry and resync buttons)
+    with django_assert_num_queries(10):
         viewer_client.get(url)

@@ -13,7 +13,12 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Sum
 
-from hubspot_sync.models import ApiCall, SyncRun
+from hubspot_sync.models import ApiCall, ItemState, ObjectType, SyncItem, SyncRun
+from hubspot_sync.sandbox.remote import SandboxControl
+from reconcile import categories
+from reconcile.models import Sweep
+from reconcile.sweep import create_sweep
+from reconcile.tasks import enqueue_sweep
 
 DATA_FILE = Path(settings.BASE_DIR) / "data" / "online-retail-2010-12_2011-01.csv.gz"
 DEMO_TIMEOUT = 10  # seconds, the worker's HubSpot timeout in the demo
@@ -49,10 +54,10 @@ class Command(BaseCommand):
             self._start_children(port, profile)
             url = f"http://127.0.0.1:{port}/"
             self.stdout.write(self.style.SUCCESS(f"\nDashboard: {url}   {self._login}"))
-            url = f"http://127.0.0.1:{port}/"
-            self.stdout.write(self.style.SUCCESS(f"\nDashboard: {url}   {self._login}"))
             if not no_sync:
                 self._sync_and_report()
+                self._play_people_in_hubspot()
+                self._sweep_and_report()
             self.stdout.write(
                 f"\nDashboard: {url}   {self._login}\nCtrl-C stops it all."
             )
@@ -70,6 +75,14 @@ class Command(BaseCommand):
         call_command("migrate", verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         call_command("demo_user", stdout=self._login_capture())
+        call_command(
+            "demo_user",
+            "--role",
+            "viewer",
+            "--username",
+            "viewer",
+            stdout=self._login_capture(),
+        )
         call_command("import_orders", str(DATA_FILE), format="online-retail")
 
     def _login_capture(self):
@@ -78,7 +91,9 @@ class Command(BaseCommand):
         class Capture:
             def write(self, text: str) -> None:
                 if text.strip():
-                    command._login = text.strip()
+                    previous = getattr(command, "_login", "")
+                    line = text.strip()
+                    command._login = f"{previous}   {line}" if previous else line
 
             def flush(self) -> None:
                 pass
@@ -141,6 +156,77 @@ class Command(BaseCommand):
         )
         if run.error:
             self.stdout.write(self.style.ERROR(run.error))
+
+    def _play_people_in_hubspot(self) -> None:
+        """Change a few synced records inside the sandbox, as people in HubSpot do.
+
+        Three line items and two deals edited by hand, one line item deleted,
+        and one deal created by hand with a store key the store does not
+        know: the sweep that follows must find each, and a retry puts the
+        store's values back.
+        """
+        control = SandboxControl(
+            settings.HUBSPOT_BASE_URL, settings.HUBSPOT_ACCESS_TOKEN
+        )
+        synced = SyncItem.objects.filter(state=ItemState.VERIFIED).exclude(
+            hubspot_id=""
+        )
+        lines = list(synced.filter(object_type=ObjectType.LINE_ITEM).order_by("pk")[:4])
+        deals = list(synced.filter(object_type=ObjectType.DEAL).order_by("pk")[:2])
+        if len(lines) < 4 or len(deals) < 2:
+            self.stdout.write("Too few synced records to play HubSpot edits; skipped.")
+            return
+        edits = [
+            ("line_items", lines[0], {"quantity": _times_ten(lines[0], "quantity")}),
+            ("line_items", lines[1], {"price": "0.01"}),
+            ("line_items", lines[2], {"name": "Renamed in HubSpot"}),
+            ("deals", deals[0], {"amount": "0"}),
+            ("deals", deals[1], {"dealname": "Renamed in HubSpot"}),
+        ]
+        for kind, item, properties in edits:
+            control.edit(kind, item.hubspot_id, properties)
+        control.archive("line_items", lines[3].hubspot_id)
+        orphan_key = deals[0].key.rsplit(":", 1)[0] + ":DEMO-MADE-IN-HUBSPOT"
+        control.plant(
+            "deals",
+            {
+                "dealname": "Made by hand in HubSpot",
+                "amount": "1",
+                "tally_order_key": orphan_key,
+            },
+        )
+        self.stdout.write(
+            "Played people in HubSpot: edited 3 line items and 2 deals, deleted "
+            f"1 line item, created deal {orphan_key!r} by hand."
+        )
+
+    def _sweep_and_report(self) -> None:
+        started = time.monotonic()
+        sweep = create_sweep(trigger="demo")
+        enqueue_sweep(sweep.pk)
+        while sweep.state in (Sweep.State.QUEUED, Sweep.State.RUNNING):
+            time.sleep(1)
+            sweep.refresh_from_db()
+            self.stdout.write(
+                f"\rSweep {sweep.pk}: {sweep.items_checked}/{sweep.items_total} items "
+                f"checked, {sweep.calls} calls   ",
+                ending="",
+            )
+            self.stdout.flush()
+        self.stdout.write(
+            f"\nSweep {sweep.pk} {sweep.state} in {time.monotonic() - started:.1f} s."
+        )
+        if sweep.error:
+            self.stdout.write(self.style.ERROR(sweep.error))
+            return
+        for category in categories.CATEGORIES:
+            count = sweep.counts.get(category.slug, 0)
+            if count and category.attention:
+                self.stdout.write(f"  {category.label}: {count}")
+
+
+def _times_ten(item: SyncItem, name: str) -> str:
+    return str(int(item.properties[name]) * 10)
 
 
 def _raise_interrupt(signum, frame) -> None:
