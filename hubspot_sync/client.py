@@ -13,6 +13,7 @@ import random
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from urllib.parse import urlencode
 
 import requests
 from django.conf import settings
@@ -22,6 +23,10 @@ from hubspot_sync.models import ApiCall
 
 logger = logging.getLogger(__name__)
 
+# HubSpot's largest page for listing objects (api-facts §8), and the most
+# records a v4 association batch read takes (§5).
+LIST_PAGE = 100
+ASSOCIATION_READ_SIZE = 1000
 RATE_LIMIT_HEADERS = {
     "X-HubSpot-RateLimit-Max": "max",
     "X-HubSpot-RateLimit-Remaining": "remaining",
@@ -262,6 +267,29 @@ class HubSpotClient:
             call=call,
         )
 
+    def list_page(
+        self, object_type: str, properties: list[str], after: str | None = None
+    ) -> SearchPage:
+        """One page (100 records, oldest first) of every live record of a type.
+
+        Unlike search, a list reads what HubSpot holds now (search may lag a
+        write) and pages without the 10,000-result cap.
+        """
+        query = {"limit": str(LIST_PAGE), "properties": ",".join(properties)}
+        if after:
+            query["after"] = after
+        _, answer, call = self._send(
+            "GET", f"/crm/v3/objects/{object_type}?{urlencode(query)}"
+        )
+        results = [_parse_object(r) for r in answer.get("results", [])]
+        after = ((answer.get("paging") or {}).get("next") or {}).get("after")
+        return SearchPage(
+            total=len(results),
+            results=results,
+            after=str(after) if after is not None else None,
+            call=call,
+        )
+
     def batch_associate(
         self, from_type: str, to_type: str, type_id: int, pairs: list[tuple[str, str]]
     ) -> BatchAnswer:
@@ -287,15 +315,21 @@ class HubSpotClient:
     def batch_read_associations(
         self, from_type: str, to_type: str, ids: list[str]
     ) -> dict[str, set[str]]:
-        """The ids each record is linked to (one page of up to 500 links)."""
+        """The ids each record is linked to (one page of up to 500 links each).
+
+        HubSpot reads at most 1,000 records a call (api-facts §5): more are
+        read in as many calls.
+        """
         path = f"/crm/v4/associations/{from_type}/{to_type}/batch/read"
-        _, body, _ = self._post(path, [{"id": i} for i in ids])
-        return {
-            str(result["from"]["id"]): {
-                str(link["toObjectId"]) for link in result.get("to", [])
-            }
-            for result in body.get("results", [])
-        }
+        links: dict[str, set[str]] = {}
+        for start in range(0, len(ids), ASSOCIATION_READ_SIZE):
+            chunk = ids[start : start + ASSOCIATION_READ_SIZE]
+            _, body, _ = self._post(path, [{"id": i} for i in chunk])
+            for result in body.get("results", []):
+                links[str(result["from"]["id"])] = {
+                    str(link["toObjectId"]) for link in result.get("to", [])
+                }
+        return links
 
     # Properties API.
 

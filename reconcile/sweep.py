@@ -2,9 +2,11 @@
 
 A sweep runs in three passes and then counts the categories:
 
-1. Scan (``TALLY_SWEEP_ORPHANS``): search HubSpot for every record carrying a
-   store key. A key the store does not know is an orphan; a key on two or
-   more records makes its item a duplicate.
+1. Scan (``TALLY_SWEEP_ORPHANS``): list every deal and line item HubSpot
+   holds, 100 a page, and keep those carrying a store key. A key the store
+   does not know is an orphan; a key on two or more records makes its item a
+   duplicate. A list, not a search: search lags writes by seconds (a record
+   just written would look missing) and stops at 10,000 results.
 2. Items: read every synced item by HubSpot ID, 100 a call, and compare a
    digest of the normalised values; only items whose digests differ get a
    field-by-field diff and a second read, with property history (50 a call),
@@ -36,7 +38,14 @@ from django.utils import timezone
 
 from hubspot_sync import reasons
 from hubspot_sync.client import HubSpotClient, HubSpotError, ObjectResult
-from hubspot_sync.models import ItemOutcome, ItemState, ObjectType, Outcome, SyncItem
+from hubspot_sync.models import (
+    ItemOutcome,
+    ItemState,
+    ObjectType,
+    Outcome,
+    SyncItem,
+    SyncRun,
+)
 from hubspot_sync.properties import (
     FINGERPRINT_PROPERTY,
     STORE_KEY_PROPERTY,
@@ -51,7 +60,6 @@ logger = logging.getLogger(__name__)
 READ_SIZE = 100  # HubSpot's cap on batch reads
 HISTORY_SIZE = 50  # its cap on batch reads with propertiesWithHistory
 SEARCH_PAGE = 200  # its cap on a search page
-SEARCH_CAP = 10_000  # no search paging past this many results
 ASSOCIATION_READ_SIZE = 1000  # v4 batch read cap
 MERGED_IDS = "hs_merged_object_ids"
 # How long a sweep task may run (its django-q timeout); a sweep running
@@ -122,7 +130,7 @@ def run_sweep(sweep_id: int, progress: Progress | None = None) -> bool:
 def start_scheduled() -> Sweep | None:
     """A new sweep when the last one is TALLY_SWEEP_MINUTES old; None if not due.
 
-    Never while another is queued or running. A sweep that outlived its task's
+    Never while another sweep, or a sync run, is queued or running. A sweep that outlived its task's
     timeout lost its worker: it is marked failed first.
     """
     now = timezone.now()
@@ -138,6 +146,11 @@ def start_scheduled() -> Sweep | None:
         )
         active = (Sweep.State.QUEUED, Sweep.State.RUNNING)
         if Sweep.objects.filter(state__in=active).exists():
+            return None
+        # A sync in progress changes what the sweep would read; the next
+        # scheduled check after it ends starts the sweep.
+        syncing = (SyncRun.State.QUEUED, SyncRun.State.RUNNING)
+        if SyncRun.objects.filter(state__in=syncing).exists():
             return None
         last = Sweep.objects.order_by("-created").first()
         due = now - timedelta(minutes=settings.TALLY_SWEEP_MINUTES)
@@ -231,18 +244,15 @@ class Sweeper:
         key_name = STORE_KEY_PROPERTY[object_type]
         names = [key_name, FINGERPRINT_PROPERTY, *ORPHAN_PROPERTIES[object_type]]
         holders: dict[str, list[str]] = defaultdict(list)
-        last_id, after = "", 0
+        after = None
         while True:
-            page = self.client.search(
-                object_type, _key_search(key_name, names, last_id, after)
-            )
-            self._note_holders(object_type, page.results, holders)
+            page = self.client.list_page(object_type, names, after)
+            keyed = [r for r in page.results if r.properties.get(key_name)]
+            self._note_holders(object_type, keyed, holders)
+            self._report()
             if page.after is None or not page.results:
                 return holders
-            after = int(page.after)
-            if after + SEARCH_PAGE > SEARCH_CAP:
-                # Search stops at 10,000 results: start again past the last id.
-                last_id, after = page.results[-1].id, 0
+            after = page.after
 
     def _note_holders(self, object_type, results: list[ObjectResult], holders):
         key_name = STORE_KEY_PROPERTY[object_type]
@@ -662,21 +672,6 @@ class Sweeper:
             counts=counts,
             calls=self.client.attempts,
         )
-
-
-def _key_search(key_name: str, names: list[str], last_id: str, after: int) -> dict:
-    filters = [{"propertyName": key_name, "operator": "HAS_PROPERTY"}]
-    if last_id:
-        filters.append(
-            {"propertyName": "hs_object_id", "operator": "GT", "value": last_id}
-        )
-    return {
-        "filterGroups": [{"filters": filters}],
-        "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
-        "properties": names,
-        "limit": SEARCH_PAGE,
-        "after": str(after),
-    }
 
 
 def _last_details(items, outcome: str) -> dict[int, dict]:

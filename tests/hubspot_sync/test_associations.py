@@ -196,3 +196,22 @@ def test_it_flags_the_deal_and_its_lines_when_the_deal_is_gone(settings):
     for line in SyncItem.objects.filter(object_type="line_items"):
         assert (line.state, line.association) == ("verified", Association.FAILED)
         assert line.reason_code == "DEAL_NOT_SYNCED"
+
+
+def test_an_association_read_of_more_than_1000_records_takes_two_calls(hubspot):
+    """HubSpot's v4 batch read takes 1,000 records; the demo once sent 2,000."""
+    from hubspot_sync.client import HubSpotClient
+    from hubspot_sync.models import ApiCall
+
+    client = HubSpotClient()
+    try:
+        links = client.batch_read_associations(
+            "line_items", "deals", [str(n) for n in range(1, 1501)]
+        )
+    finally:
+        client.close()
+
+    assert links == {}
+    bodies = list(ApiCall.objects.order_by("pk").values_list("request_body", "status"))
+    assert [body.count('"id"') for body, _ in bodies] == [1000, 500]
+    assert {status for _, status in bodies} <= {200, 207}

@@ -357,23 +357,20 @@ def test_it_flags_a_store_key_on_two_records_as_a_duplicate(hubspot, api):
     assert item("shop:1001:1").state == ItemState.VERIFIED
 
 
-def test_it_restarts_the_key_search_before_the_result_cap(
-    hubspot, monkeypatch, settings
-):
-    monkeypatch.setattr("reconcile.sweep.SEARCH_CAP", 400)
-    synced_order(lines=450)
+def test_it_lists_every_record_page_by_page_for_the_key_scan(hubspot):
+    synced_order(lines=250)
 
     done = sweep()
 
-    searches = list(
-        ApiCall.objects.filter(endpoint__endswith="/line_items/search").values_list(
-            "request_body", flat=True
-        )
+    pages = list(
+        ApiCall.objects.filter(endpoint__startswith="/crm/v3/objects/line_items?")
+        .order_by("pk")
+        .values_list("endpoint", flat=True)
     )
-    assert len(searches) == 3
-    assert ['"after": "0"' in s for s in searches] == [True, False, True]
-    assert '"operator": "GT"' in searches[2]
-    assert done.counts["in-sync"] == 451
+    assert len(pages) == 3  # 100, 100 and 50 line items
+    assert ["after=" in page for page in pages] == [False, True, True]
+    assert all("limit=100" in page for page in pages)
+    assert done.counts["in-sync"] == 251
     assert done.counts["duplicate"] == 0
     assert Orphan.objects.count() == 0
 

@@ -9,6 +9,7 @@ from django.utils import timezone
 from django_q.models import OrmQ, Schedule
 
 from hubspot_sync import engine
+from hubspot_sync.models import SyncRun
 from reconcile import tasks
 from reconcile.models import Sweep
 from reconcile.sweep import TASK_TIMEOUT_SECONDS, create_sweep, start_scheduled
@@ -60,6 +61,15 @@ def test_the_schedule_never_starts_a_second_sweep(state):
     assert Sweep.objects.count() == 1
 
 
+@pytest.mark.parametrize("state", [SyncRun.State.QUEUED, SyncRun.State.RUNNING])
+def test_the_schedule_waits_for_a_sync_in_progress(state):
+    run = SyncRun.objects.create(state=state)
+
+    assert start_scheduled() is None
+    SyncRun.objects.filter(pk=run.pk).update(state=SyncRun.State.DONE)
+    assert start_scheduled().trigger == "schedule"
+
+
 def test_the_schedule_fails_a_sweep_that_outlived_its_task():
     long_ago = timezone.now() - timedelta(seconds=TASK_TIMEOUT_SECONDS + 61)
     dead = make_sweep(Sweep.State.RUNNING, age_minutes=400, started=long_ago)
@@ -104,7 +114,7 @@ def test_the_command_runs_a_sweep_and_prints_the_counts(hubspot):
 
     sweep = Sweep.objects.get()
     lines = out.getvalue().splitlines()
-    assert lines[0] == "  checked 0 of 3 items, 2 calls"
+    assert lines[0] == "  checked 0 of 3 items, 1 calls"  # after the first list page
     assert f"Sweep {sweep.pk} done: 3 items checked, 5 HubSpot calls." in lines
     assert "  In sync                       3" in lines
     assert "  Field mismatch                0" in lines

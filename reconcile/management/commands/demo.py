@@ -202,6 +202,11 @@ class Command(BaseCommand):
 
     def _sweep_and_report(self) -> None:
         started = time.monotonic()
+        # The schedule may have started one as the worker came up: let it end
+        # first, so that the sweep reported here sees the edits just made.
+        active = (Sweep.State.QUEUED, Sweep.State.RUNNING)
+        while Sweep.objects.filter(state__in=active).exists():
+            time.sleep(1)
         sweep = create_sweep(trigger="demo")
         enqueue_sweep(sweep.pk)
         while sweep.state in (Sweep.State.QUEUED, Sweep.State.RUNNING):
