@@ -9,7 +9,6 @@ urlpatterns = [
     path("runs/", pages.run_list, name="run-list"),
     path("runs/<int:pk>/", pages.run_detail, name="run-detail"),
     path("calls/<int:pk>/", pages.call_detail, name="call-detail"),
-    path("items/", pages.item_list, name="item-list"),
     path("orders/<int:pk>/", pages.order_detail, name="order-detail"),
     path("", include("reconcile.list_urls")),
     path("", include("reconcile.action_urls")),

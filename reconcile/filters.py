@@ -5,16 +5,29 @@ person sees, the CSV they export from it and the "retry all in this list"
 action all select exactly the same items.
 """
 
+from datetime import date, datetime, time, timedelta
+
 import django_filters
 from django import forms
+from django.db.models import Q, QuerySet
+from django.http import QueryDict
+from django.utils import timezone
 
 from hubspot_sync.models import Association, ItemState, ObjectType, SyncItem
 from reconcile import categories, queries
-from reconcile.models import Store
+from reconcile.models import LineItem, Order, Store
+
+# A category selection of at most this many items is read through the state
+# index and sorted (see ``readable``).
+SORT_AT_MOST = 10_000
 
 
 class ItemFilter(django_filters.FilterSet):
-    """The query string ?q=&state=&type=&association=&store=&placed_after=&placed_before=."""
+    """The query string ?q=&state=&type=&association=&store=&placed_after=&placed_before=&code=.
+
+    ``q`` finds a reason code by part (``queries.search``); ``code`` is one
+    exact reason code, as the errors page links to it.
+    """
 
     q = django_filters.CharFilter(
         label="Search",
@@ -49,31 +62,63 @@ class ItemFilter(django_filters.FilterSet):
         widget=forms.DateInput(attrs={"type": "date"}),
     )
 
+    code = django_filters.CharFilter(
+        label="Reason code", field_name="reason_code", max_length=64
+    )
+
     class Meta:
         model = SyncItem
         fields: list[str] = []
 
     def search(self, queryset, name, value):
         value = value.strip()
-        return queryset.filter(queries.search(value)) if value else queryset
+        if not value:
+            return queryset
+        # As a list of ids, so that the search's own indexes find the few
+        # matches instead of the category's state index reading them all.
+        matches = SyncItem.objects.filter(queries.search(value)).values("pk")
+        return queryset.filter(pk__in=matches)
 
     def in_store(self, queryset, name, store):
-        return queryset.filter(_order_field("store", store))
+        # Through joins, not a list of ids: a store usually holds most items,
+        # and a page then finds its rows sooner by its sort order's index.
+        return queryset.filter(Q(order__store=store) | Q(line_item__order__store=store))
 
     def placed_from(self, queryset, name, day):
-        return queryset.filter(_order_field("placed_at__date__gte", day))
+        return queryset.filter(
+            _items_of(Order.objects.filter(placed_at__gte=_start_of(day)))
+        )
 
     def placed_until(self, queryset, name, day):
-        return queryset.filter(_order_field("placed_at__date__lte", day))
+        next_day = _start_of(day + timedelta(days=1))
+        return queryset.filter(_items_of(Order.objects.filter(placed_at__lt=next_day)))
 
 
-def _order_field(lookup: str, value):
-    """A condition on the item's order, whether the item is a deal or a line."""
-    from django.db.models import Q
+def _items_of(orders) -> Q:
+    """The items of these orders (deals and lines), as lists of ids: a date
+    range usually picks few orders, found through the index on placed_at."""
+    lines = LineItem.objects.filter(order__in=orders.values("pk"))
+    return Q(pk__in=orders.values("sync_item")) | Q(pk__in=lines.values("sync_item"))
 
-    return Q(**{f"order__{lookup}": value}) | Q(
-        **{f"line_item__order__{lookup}": value}
-    )
+
+def _start_of(day: date) -> datetime:
+    """Midnight of ``day`` in the dashboard's time zone (a range on the index of
+    placed_at, where a ``__date`` lookup would convert every row)."""
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def readable(selection: QuerySet[SyncItem]) -> tuple[QuerySet[SyncItem], int]:
+    """The selection of a category as it is read fastest, and its number of items.
+
+    A category is a condition on the state, which only the index on
+    (object_type, state) serves, so the count names both object types. A
+    small selection is read through that index too and sorted; a large one
+    is found sooner by walking the index of its sort order (state_changed,
+    key) until a page is full.
+    """
+    indexed = selection.filter(object_type__in=ObjectType.values)
+    count = indexed.count()
+    return (indexed if count <= SORT_AT_MOST else selection), count
 
 
 def filtered_items(params, category: str | None = None) -> ItemFilter:
@@ -84,3 +129,17 @@ def filtered_items(params, category: str | None = None) -> ItemFilter:
     """
     base = categories.items_in(category) if category else SyncItem.objects.all()
     return ItemFilter(params, queryset=base)
+
+
+def filter_query(params) -> str:
+    """The filters of a query string without its paging and sorting, encoded.
+
+    What a list hands to its CSV export and to "retry all in this list", so
+    that they select what the list shows.
+    """
+    kept = QueryDict(mutable=True)
+    for name in ItemFilter.base_filters:
+        values = [value for value in params.getlist(name) if value]
+        if values:
+            kept.setlist(name, values)
+    return kept.urlencode()

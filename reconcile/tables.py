@@ -11,8 +11,10 @@ from django.core.paginator import Paginator
 from django.urls import reverse
 from django.utils.dateformat import format as date_format
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.utils.text import Truncator, slugify
 from django.utils.timezone import localtime
+from django_tables2.data import TableQuerysetData
 
 from hubspot_sync.models import (
     ItemOutcome,
@@ -23,6 +25,8 @@ from hubspot_sync.models import (
     SyncRun,
 )
 from hubspot_sync.text import EMPTY, format_duration
+from reconcile.models import OrderProblem, Orphan
+from reconcile.reports import changed_at
 
 TABLE_TEMPLATE = "reconcile/_table.html"
 # Longer text is cut in the items table; the order page shows all of it.
@@ -205,6 +209,14 @@ def order_url(item: SyncItem) -> str | None:
     return f"{url}#line-{line.position}"
 
 
+class CountedQueryset(TableQuerysetData):
+    """A queryset for a table, whose number of rows a cheaper query has counted."""
+
+    def __init__(self, data, count: int) -> None:
+        super().__init__(data)
+        self._length = count
+
+
 class DashboardTable(tables.Table):
     class Meta:
         template_name = TABLE_TEMPLATE
@@ -291,7 +303,24 @@ class BatchTable(DashboardTable):
         return clipped(value)
 
 
+class SelectColumn(tables.CheckBoxColumn):
+    """A checkbox per row named ``item`` (the bulk actions' parameter)."""
+
+    @property
+    def header(self):
+        return self.verbose_name
+
+
+def select_column() -> SelectColumn:
+    return SelectColumn(
+        accessor="pk",
+        verbose_name="Select",
+        attrs={"td__input": {"aria-label": lambda record: f"Select {record.key}"}},
+    )
+
+
 class ItemTable(DashboardTable):
+    item = select_column()
     key = tables.Column()
     object_type = tables.Column(verbose_name="Type", attrs={"td": {"class": "nowrap"}})
     state = tables.Column()
@@ -345,3 +374,167 @@ class ItemTable(DashboardTable):
 
     def render_attempts(self, value):
         return intcomma(value)
+
+
+def _order_link(record: SyncItem) -> str:
+    """The item's order number, linked to the order page (at the line)."""
+    if record.object_type == ObjectType.DEAL:
+        order, anchor = getattr(record, "order", None), ""
+    else:
+        line = getattr(record, "line_item", None)
+        order = line.order if line else None
+        anchor = f"#line-{line.position}" if line else ""
+    if order is None:
+        return EMPTY
+    url = reverse("reconcile:order-detail", args=[order.pk]) + anchor
+    return format_html('<a href="{}">{}</a>', url, order.number)
+
+
+def differences_cell(outcome: ItemOutcome | None) -> str:
+    """Each differing field: store value, HubSpot value, when HubSpot changed it."""
+    detail = outcome.detail if outcome else {}
+    fields = detail.get("mismatches") or detail.get("diffs") or {}
+    if not isinstance(fields, dict) or not fields:
+        return EMPTY
+    rows = []
+    for name in sorted(fields):
+        values = fields[name] if isinstance(fields[name], dict) else {}
+        moment = changed_at(values.get("changed_at"))
+        rows.append(
+            format_html(
+                '<tr><th scope="row">{}</th><td class="store">{}</td>'
+                '<td class="hubspot">{}</td><td class="when">{}</td></tr>',
+                name,
+                _shown_value(values.get("store")),
+                _shown_value(values.get("hubspot")),
+                _when(moment) if moment else EMPTY,
+            )
+        )
+    return format_html(
+        '<table class="diff"><thead><tr><th scope="col">Field</th>'
+        '<th scope="col">Store</th><th scope="col">HubSpot</th>'
+        '<th scope="col">HubSpot changed</th></tr></thead><tbody>{}</tbody></table>',
+        mark_safe("".join(rows)),  # noqa: S308 (each row is format_html's)
+    )
+
+
+def _shown_value(value) -> str:
+    if value is None:
+        return EMPTY
+    return clipped(value if isinstance(value, str) else json.dumps(value))
+
+
+def last_attempt_cell(outcome: ItemOutcome | None) -> str:
+    if outcome is None:
+        return EMPTY
+    return format_html(
+        '<span class="when">{}</span> {}',
+        _when(outcome.created),
+        badge(outcome.outcome, outcome.get_outcome_display()),
+    )
+
+
+class CategoryItemTable(DashboardTable):
+    """The items of one category, with the columns that matter for it.
+
+    Sortable by the columns an index serves (or that a small list holds few
+    of): a category may hold millions of items.
+    """
+
+    item = select_column()
+    key = tables.Column()
+    order = tables.Column(accessor="pk", orderable=False, verbose_name="Order")
+    object_type = tables.Column(verbose_name="Type", attrs={"td": {"class": "nowrap"}})
+    state = tables.Column(orderable=False)
+    hubspot_id = tables.Column(verbose_name="HubSpot ID")
+    association = tables.Column(orderable=False)
+    differences = tables.Column(
+        accessor="latest_mismatches",
+        empty_values=(),
+        orderable=False,
+        verbose_name="Differences",
+    )
+    reason_code = tables.Column(
+        verbose_name="Reason code", attrs={"td": {"class": "code"}}
+    )
+    reason = tables.Column(orderable=False, attrs={"td": {"class": "prose"}})
+    next_step = tables.Column(orderable=False, attrs={"td": {"class": "prose"}})
+    last_attempt = tables.Column(
+        accessor="latest_outcomes",
+        empty_values=(),
+        orderable=False,
+        verbose_name="Last attempt",
+        attrs={"td": {"class": "nowrap"}},
+    )
+    attempts = tables.Column(attrs=NUMBER, orderable=False)
+    state_changed = tables.DateTimeColumn(verbose_name="Since", format="Y-m-d H:i")
+
+    class Meta(DashboardTable.Meta):
+        model = SyncItem
+        fields = ()
+        attrs = {"class": "data items"}
+        empty_text = "No items match."
+
+    def render_order(self, record):
+        return _order_link(record)
+
+    def render_state(self, record, value):
+        return badge(record.state, value)
+
+    def render_association(self, record, value):
+        if record.object_type == ObjectType.DEAL:
+            return EMPTY
+        return badge(record.association, value)
+
+    def render_differences(self, value):
+        return differences_cell(value[0] if value else None)
+
+    def render_reason(self, value):
+        return clipped(value)
+
+    def render_next_step(self, value):
+        return clipped(value)
+
+    def render_last_attempt(self, value):
+        return last_attempt_cell(value[0] if value else None)
+
+    def render_attempts(self, value):
+        return intcomma(value)
+
+
+class OrphanTable(DashboardTable):
+    object_type = tables.Column(verbose_name="Type")
+    hubspot_id = tables.Column(verbose_name="HubSpot ID")
+    store_key = tables.Column(verbose_name="Store key")
+    first_seen = tables.DateTimeColumn(format="Y-m-d H:i")
+    last_seen = tables.DateTimeColumn(format="Y-m-d H:i")
+
+    class Meta(DashboardTable.Meta):
+        model = Orphan
+        fields = ()
+        empty_text = (
+            "No orphans: HubSpot holds no record with a store key unknown here."
+        )
+
+    def render_object_type(self, value):
+        return dict(ObjectType.choices).get(value, value)
+
+
+class OrderProblemTable(DashboardTable):
+    order = tables.Column(order_by=("order__number", "pk"))
+    code = tables.Column(verbose_name="Problem")
+    store_value = tables.Column(verbose_name="Store value")
+    hubspot_value = tables.Column(verbose_name="HubSpot value")
+    found = tables.DateTimeColumn(format="Y-m-d H:i")
+
+    class Meta(DashboardTable.Meta):
+        model = OrderProblem
+        fields = ()
+        empty_text = "No order problems: every checked order adds up in HubSpot."
+
+    def render_order(self, value):
+        url = reverse("reconcile:order-detail", args=[value.pk])
+        return format_html('<a href="{}">{}</a>', url, value.number)
+
+    def render_code(self, record, value):
+        return format_html('<span class="code">{}</span> {}', record.code, value)

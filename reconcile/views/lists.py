@@ -1,0 +1,264 @@
+"""The lists: every item, one list per reconciliation category, the error
+codes, and the CSV export of each.
+
+A list, its export and its "retry all" link read the same query string through
+``filtered_items``, so they select the same items. A page pays for the order,
+the latest outcome (and, for mismatches, the latest mismatch) of the rows it
+shows only: a count, one page query and one query per prefetch.
+"""
+
+from urllib.parse import urlencode
+
+from django.contrib.auth.decorators import login_required
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    Min,
+    Prefetch,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import NoReverseMatch, reverse
+from django_tables2 import RequestConfig
+
+from hubspot_sync.models import ItemOutcome, ItemState, ObjectType, Outcome, SyncItem
+from reconcile import categories, reports
+from reconcile.filters import filter_query, filtered_items, readable
+from reconcile.models import OrderProblem, Orphan
+from reconcile.tables import (
+    CategoryItemTable,
+    CountedQueryset,
+    ItemTable,
+    OrderProblemTable,
+    OrphanTable,
+)
+
+RETRY_PREVIEW = "reconcile:retry-preview"
+RETRY_PERMISSION = "reconcile.retry_items"
+# The columns an item category leaves out: those that are always empty in it
+# or say nothing there. Field differences exist only for mismatches.
+HIDDEN_COLUMNS = {
+    "in-sync": ("differences", "reason_code", "reason", "next_step"),
+    "mismatch": (),
+    "never-synced": ("differences", "hubspot_id"),
+}
+HIDDEN_BY_DEFAULT = ("differences",)
+# The states of the item categories that need attention (all but in sync and
+# excluded): the errors page counts their reason codes.
+ATTENTION_STATES = [
+    state
+    for state in ItemState.values
+    if state not in (ItemState.VERIFIED, ItemState.EXCLUDED)
+]
+# HubSpot's own words follow this in a reason; the errors page shows the rest.
+HUBSPOT_SAID = " HubSpot said:"
+
+
+@login_required
+def item_list(request: HttpRequest) -> HttpResponse:
+    selection = filtered_items(request.GET)
+    retry_url = _retry_url(request)
+    table = ItemTable(_shown(selection.qs), exclude=_unselectable(retry_url))
+    RequestConfig(request).configure(table)
+
+    query = filter_query(request.GET)
+    context = {
+        "form": selection.form,
+        "table": table,
+        "retry_url": retry_url,
+        "retry_all_url": _retry_all_url(retry_url, None, query),
+        "export_url": _with_query(reverse("reconcile:item-export"), query),
+        "clear_url": reverse("reconcile:item-list"),
+        "lists": categories.CATEGORIES,
+    }
+    return render(request, "reconcile/item_list.html", context)
+
+
+@login_required
+def category_list(request: HttpRequest, slug: str) -> HttpResponse:
+    category = _category(slug)
+    if slug == "orphan":
+        return _orphan_list(request, category)
+    if slug == "order-problem":
+        return _order_problem_list(request, category)
+
+    selection = filtered_items(request.GET, slug)
+    retry_url = _retry_url(request)
+    hidden = HIDDEN_COLUMNS.get(slug, HIDDEN_BY_DEFAULT) + _unselectable(retry_url)
+    rows, count = readable(selection.qs)
+    shown = _shown(rows, mismatches=slug == "mismatch")
+    table = CategoryItemTable(CountedQueryset(shown, count), exclude=hidden)
+    RequestConfig(request).configure(table)
+
+    query = filter_query(request.GET)
+    # Unfiltered, the page's own count is the category's.
+    total = readable(categories.items_in(slug))[1] if query else count
+    context = {
+        "category": category,
+        "total": total,
+        "filtered": bool(query),
+        "form": selection.form,
+        "table": table,
+        "retry_url": retry_url,
+        "retry_all_url": _retry_all_url(retry_url, category, query),
+        "export_url": _with_query(
+            reverse("reconcile:category-export", args=[slug]), query
+        ),
+        "clear_url": reverse("reconcile:category-list", args=[slug]),
+        "lists": categories.CATEGORIES,
+    }
+    return render(request, "reconcile/category_list.html", context)
+
+
+def _category(slug: str) -> categories.Category:
+    try:
+        return categories.get(slug)
+    except KeyError:
+        raise Http404(f"No list {slug!r}") from None
+
+
+def _shown(selection: QuerySet[SyncItem], mismatches: bool = False):
+    """The selection as a page shows it: its orders, latest outcome, latest mismatch.
+
+    The prefetches run for the rows of the page only, one query each.
+    """
+    newest = ItemOutcome.objects.order_by("-pk")
+    prefetches = [Prefetch("outcomes", newest[:1], to_attr="latest_outcomes")]
+    if mismatches:
+        latest_mismatch = newest.filter(outcome=Outcome.MISMATCH)[:1]
+        prefetches.append(
+            Prefetch("outcomes", latest_mismatch, to_attr="latest_mismatches")
+        )
+    return (
+        selection.select_related("order", "line_item__order")
+        .defer("properties", "fingerprint")
+        .prefetch_related(*prefetches)
+        .order_by("-state_changed", "-pk")
+    )
+
+
+def _retry_url(request: HttpRequest) -> str | None:
+    """The retry preview's URL for those who may retry, once that page exists."""
+    if not request.user.has_perm(RETRY_PERMISSION):
+        return None
+    try:
+        return reverse(RETRY_PREVIEW)
+    except NoReverseMatch:
+        return None
+
+
+def _unselectable(retry_url: str | None) -> tuple[str, ...]:
+    return () if retry_url else ("item",)
+
+
+def _retry_all_url(
+    retry_url: str | None, category: categories.Category | None, query: str
+) -> str | None:
+    """Retry every item of the list: its category and its filters.
+
+    Not offered for categories that need nothing, nor for every item unfiltered.
+    """
+    if retry_url is None:
+        return None
+    if category is None:
+        return _with_query(retry_url, query) if query else None
+    if not category.attention:
+        return None
+    head = urlencode({"category": category.slug})
+    return f"{retry_url}?{head}&{query}" if query else f"{retry_url}?{head}"
+
+
+def _with_query(url: str, query: str) -> str:
+    return f"{url}?{query}" if query else url
+
+
+def _orphan_list(request: HttpRequest, category) -> HttpResponse:
+    table = OrphanTable(Orphan.objects.order_by("store_key", "hubspot_id"))
+    RequestConfig(request).configure(table)
+    context = {
+        "category": category,
+        "table": table,
+        "export_url": reverse("reconcile:category-export", args=[category.slug]),
+        "lists": categories.CATEGORIES,
+    }
+    return render(request, "reconcile/orphan_list.html", context)
+
+
+def _order_problem_list(request: HttpRequest, category) -> HttpResponse:
+    problems = OrderProblem.objects.select_related("order").order_by("-found", "pk")
+    table = OrderProblemTable(problems)
+    RequestConfig(request).configure(table)
+    orders = OrderProblem.objects.order_by().values("order").distinct().count()
+    context = {
+        "category": category,
+        "table": table,
+        "orders": orders,
+        "export_url": reverse("reconcile:category-export", args=[category.slug]),
+        "lists": categories.CATEGORIES,
+    }
+    return render(request, "reconcile/order_problem_list.html", context)
+
+
+@login_required
+def error_list(request: HttpRequest) -> HttpResponse:
+    """Each reason code in each list that needs attention: how many, why, what to do.
+
+    Read through the index on (object_type, state), so that the millions of
+    verified items are never scanned.
+    """
+    rows = (
+        SyncItem.objects.filter(
+            object_type__in=ObjectType.values, state__in=ATTENTION_STATES
+        )
+        .exclude(reason_code="")
+        .annotate(category=_category_of_item())
+        .order_by()
+        .values("reason_code", "category")
+        .annotate(
+            items=Count("pk"),
+            reason=Min("reason", filter=~Q(reason="")),
+            next_step=Min("next_step", filter=~Q(next_step="")),
+        )
+        .order_by("-items", "reason_code", "category")
+    )
+    errors = [
+        {
+            "code": row["reason_code"],
+            "category": categories.get(row["category"]),
+            "items": row["items"],
+            "reason": (row["reason"] or "").split(HUBSPOT_SAID)[0],
+            "next_step": row["next_step"] or "",
+            "url": _with_query(
+                reverse("reconcile:category-list", args=[row["category"]]),
+                urlencode({"code": row["reason_code"]}),
+            ),
+        }
+        for row in rows
+    ]
+    return render(request, "reconcile/error_list.html", {"errors": errors})
+
+
+def _category_of_item() -> Case:
+    return Case(
+        *(
+            When(category.items, then=Value(category.slug))
+            for category in categories.ITEM_CATEGORIES
+        ),
+        output_field=CharField(),
+    )
+
+
+@login_required
+def item_export(request: HttpRequest) -> HttpResponse:
+    return reports.response(reports.items(request.GET))
+
+
+@login_required
+def category_export(request: HttpRequest, slug: str) -> HttpResponse:
+    _category(slug)
+    return reports.response(reports.for_category(slug, request.GET))
