@@ -146,22 +146,6 @@ def items(
     return rows.order_by("-state_changed", "-pk")
 
 
-def shown_items(selection: QuerySet[SyncItem]) -> QuerySet[SyncItem]:
-    """A selection of items as the items table shows them (see ``items``)."""
-    return (
-        selection.select_related("order", "line_item")
-        .defer("properties", "fingerprint")
-        .prefetch_related(
-            Prefetch(
-                "outcomes",
-                queryset=ItemOutcome.objects.order_by("-pk")[:1],
-                to_attr="latest_outcomes",
-            )
-        )
-        .order_by("-state_changed", "-pk")
-    )
-
-
 def search(q: str) -> Q:
     """What the items page's search box matches.
 

@@ -16,11 +16,9 @@ from hubspot_sync.models import (
 )
 from reconcile import answers, budget, categories, diffs, queries
 from reconcile import overview as overview_figures
-from reconcile.filters import filtered_items
 from reconcile.models import Order, Sweep
 from reconcile.tables import (
     BatchTable,
-    ItemTable,
     RunTable,
     call_rows,
     history_rows,
@@ -126,15 +124,6 @@ def _run_url(call: ApiCall) -> str | None:
     before = ApiCall.objects.filter(run_id=call.run_id, pk__lt=call.pk).count()
     url = reverse("reconcile:run-detail", args=[call.run_id])
     return f"{url}?calls={before // CALLS_PER_PAGE + 1}#call-{call.pk}"
-
-
-@login_required
-def item_list(request: HttpRequest) -> HttpResponse:
-    selection = filtered_items(request.GET)
-    form = selection.form
-    table = ItemTable(queries.shown_items(selection.qs))
-    RequestConfig(request).configure(table)
-    return render(request, "reconcile/item_list.html", {"form": form, "table": table})
 
 
 @login_required
