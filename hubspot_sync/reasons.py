@@ -110,8 +110,9 @@ UNREPORTED_SKIP = Reason(
 MISMATCH = Reason(
     "MISMATCH",
     "HubSpot holds a value different from the store's.",
-    "Compare the values; to overwrite HubSpot with the store's, run "
-    "`python manage.py sync_hubspot --retry mismatch`.",
+    "Compare the values. If the store is right, retry it (the Retry button, or "
+    "`python manage.py sync_hubspot --retry mismatch`) to write the store's value "
+    "back; if HubSpot is right, fix the order in the store and import it again.",
 )
 DEAL_NOT_SYNCED = Reason(
     "DEAL_NOT_SYNCED",

@@ -25,7 +25,7 @@ SORT_AT_MOST = 10_000
 class ItemFilter(django_filters.FilterSet):
     """The query string ?q=&state=&type=&association=&store=&placed_after=&placed_before=&code=.
 
-    ``q`` finds a reason code by part (``queries.search``); ``code`` is one
+    ``q`` finds a reason code by its start (``queries.search``); ``code`` is one
     exact reason code, as the errors page links to it.
     """
 
@@ -33,7 +33,7 @@ class ItemFilter(django_filters.FilterSet):
         label="Search",
         method="search",
         max_length=200,
-        help_text="Order number, SKU, HubSpot ID, store key or reason code",
+        help_text="Order number, SKU, HubSpot ID, start of a store key or reason code",
     )
     state = django_filters.ChoiceFilter(choices=ItemState.choices, empty_label="Any")
     type = django_filters.ChoiceFilter(
@@ -46,6 +46,7 @@ class ItemFilter(django_filters.FilterSet):
         choices=Association.choices, empty_label="Any"
     )
     store = django_filters.ModelChoiceFilter(
+        label="Store",
         queryset=Store.objects.order_by("name"),
         method="in_store",
         to_field_name="slug",
@@ -74,10 +75,10 @@ class ItemFilter(django_filters.FilterSet):
         value = value.strip()
         if not value:
             return queryset
-        # As a list of ids, so that the search's own indexes find the few
-        # matches instead of the category's state index reading them all.
-        matches = SyncItem.objects.filter(queries.search(value)).values("pk")
-        return queryset.filter(pk__in=matches)
+        # A list of ids (see ``queries.search``), so that the search's own
+        # indexes find the few matches instead of the category's state index
+        # reading them all.
+        return queryset.filter(queries.search(value))
 
     def in_store(self, queryset, name, store):
         # Through joins, not a list of ids: a store usually holds most items,

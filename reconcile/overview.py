@@ -158,6 +158,9 @@ def trend(limit: int = TREND_POINTS) -> Trend:
             f"{_x(snap.taken, first, span, i, len(snapshots)):.1f},{_y(v, peak):.1f}"
             for i, (snap, v) in enumerate(zip(snapshots, values, strict=True))
         )
+        if len(snapshots) == 1:
+            # A zero-length line with round caps is drawn as a dot.
+            points = f"{points} {points}"
         series.append(
             Series(slug, categories.get(slug).label, colour, points, values[-1])
         )
