@@ -19,7 +19,7 @@ import math
 import re
 import secrets
 from dataclasses import asdict, dataclass, field
-from datetime import date, timedelta
+from datetime import date
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -28,10 +28,10 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from hubspot_sync import engine, tasks
+from hubspot_sync.client import LIST_PAGE
 from hubspot_sync.models import (
     RETRYABLE_STATES,
     SENDABLE_STATES,
-    ApiCall,
     ItemOutcome,
     ItemState,
     ObjectType,
@@ -39,7 +39,6 @@ from hubspot_sync.models import (
     SyncRun,
 )
 from hubspot_sync.properties import CUSTOM_PROPERTIES
-from hubspot_sync.setup import SETUP_CHECK_SECONDS
 from reconcile import budget, categories, filters
 from reconcile.mapping import stage
 from reconcile.models import AuditEntry, LineItem, Order, Store, Sweep
@@ -404,16 +403,13 @@ def _run_calls(to_send: dict, also_waiting: dict, now=None) -> dict[str, int]:
 
 
 def _setup_calls(now=None) -> int:
-    """One read per custom property, unless a run checked them within the hour.
+    """One read per custom property.
 
-    Workers check the properties at most once an hour each; a check recorded
-    in the last hour means the run's worker most likely skips it.
+    Each worker process checks them at most once an hour, but which worker
+    takes the run is not known here: the estimate counts the check, so that
+    it errs on the high side.
     """
-    since = (now or timezone.now()) - timedelta(seconds=SETUP_CHECK_SECONDS)
-    checked = ApiCall.objects.filter(
-        endpoint__startswith="/crm/v3/properties/", created__gte=since
-    ).exists()
-    return 0 if checked else len(CUSTOM_PROPERTIES)
+    return len(CUSTOM_PROPERTIES)
 
 
 def _sweep_preview(selection: Selection, now=None) -> Preview:
@@ -427,15 +423,16 @@ def _sweep_preview(selection: Selection, now=None) -> Preview:
     result.to_send = dict(result.selected)
     deals, lines = result.selected[DEALS], result.selected[LINES]
     calls = {
-        "key_searches": 0,
+        "key_list_pages": 0,
         "fingerprint_reads": math.ceil(deals / sweeps.READ_SIZE)
         + math.ceil(lines / sweeps.READ_SIZE),
         "association_reads": math.ceil(deals / sweeps.ASSOCIATION_READ_SIZE),
     }
     if settings.TALLY_SWEEP_ORPHANS and deals + lines:
-        # One search page per 200 records HubSpot holds of each type, at least one.
-        calls["key_searches"] = max(math.ceil(deals / sweeps.SEARCH_PAGE), 1) + max(
-            math.ceil(lines / sweeps.SEARCH_PAGE), 1
+        # One list page per 100 records HubSpot holds of each type, at least
+        # one; a lower bound where the portal holds records of its own too.
+        calls["key_list_pages"] = max(math.ceil(deals / LIST_PAGE), 1) + max(
+            math.ceil(lines / LIST_PAGE), 1
         )
     result.calls = {**calls, "total": sum(calls.values())}
     result.budget = asdict(budget.today(now))

@@ -94,8 +94,29 @@ CURRENCY_PROPERTY = {
 Progress = Callable[[Sweep], None]
 
 
+ACTIVE_STATES = (Sweep.State.QUEUED, Sweep.State.RUNNING)
+
+
+class SweepInProgress(Exception):
+    """Another sweep is queued or running: a second would read everything twice."""
+
+    def __init__(self, sweep: Sweep) -> None:
+        self.sweep = sweep
+        super().__init__(
+            f"Sweep {sweep.pk} is already {sweep.get_state_display().lower()}; "
+            "it checks the same items. Wait for it to end."
+        )
+
+
 def create_sweep(trigger: str = "command", requested_by: str = "") -> Sweep:
-    return Sweep.objects.create(trigger=trigger, requested_by=requested_by)
+    """A queued sweep; SweepInProgress while another is queued or running."""
+    with transaction.atomic():
+        active = (
+            Sweep.objects.select_for_update().filter(state__in=ACTIVE_STATES).first()
+        )
+        if active is not None:
+            raise SweepInProgress(active)
+        return Sweep.objects.create(trigger=trigger, requested_by=requested_by)
 
 
 def run_sweep_inline(sweep_id: int, progress: Progress | None = None) -> Sweep:
@@ -115,7 +136,11 @@ def run_sweep(sweep_id: int, progress: Progress | None = None) -> bool:
     try:
         Sweeper(Sweep.objects.get(pk=sweep_id), client, progress).run()
     except Exception as exc:
-        logger.exception("Sweep %s failed", sweep_id)
+        if isinstance(exc, HubSpotError):
+            # HubSpot down or refusing: the message says it all.
+            logger.warning("Sweep %s failed: %s", sweep_id, _describe(exc))
+        else:
+            logger.exception("Sweep %s failed", sweep_id)
         Sweep.objects.filter(pk=sweep_id).update(
             state=Sweep.State.FAILED,
             finished=timezone.now(),
@@ -144,8 +169,7 @@ def start_scheduled() -> Sweep | None:
             finished=now,
             error="The sweep stopped before it ended (its worker died or timed out).",
         )
-        active = (Sweep.State.QUEUED, Sweep.State.RUNNING)
-        if Sweep.objects.filter(state__in=active).exists():
+        if Sweep.objects.filter(state__in=ACTIVE_STATES).exists():
             return None
         # A sync in progress changes what the sweep would read; the next
         # scheduled check after it ends starts the sweep.

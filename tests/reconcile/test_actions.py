@@ -146,18 +146,19 @@ def test_it_counts_waiting_items_of_the_selection_only_once():
     assert preview.calls["total"] == 8 + 1 + 1 + 1
 
 
-def test_it_skips_the_property_check_when_a_run_made_it_within_the_hour():
+def test_it_counts_the_property_check_even_after_a_recent_one():
+    """Each worker checks on its own: QA saw a run make 8 reads the preview left out."""
     make_shop()
     make_call(make_run(), endpoint="/crm/v3/properties/deals/tally_order_key")
 
     preview = actions.preview(actions.retry_selection(params("category=failed")))
 
     assert preview.calls == {
-        "setup": 0,
+        "setup": 8,
         "deal_upserts": 1,
         "line_item_upserts": 1,
         "associations": 1,
-        "total": 3,
+        "total": 11,
     }
 
 
@@ -275,10 +276,10 @@ def test_it_previews_a_sweep_of_every_item_in_hubspot():
         "mismatch": {"deals": 0, "line_items": 1},
     }
     assert preview.to_send == {"deals": 1, "line_items": 2}
-    # One search page per type for the orphan scan, one read per 100 items,
+    # One list page per type for the orphan scan, one read per 100 items,
     # one association read per 1,000 deals.
     assert preview.calls == {
-        "key_searches": 2,
+        "key_list_pages": 2,
         "fingerprint_reads": 2,
         "association_reads": 1,
         "total": 5,
@@ -292,7 +293,7 @@ def test_it_leaves_the_orphan_scan_out_when_it_is_off(settings):
 
     preview = actions.preview(actions.sweep_selection(params("")))
 
-    assert preview.calls["key_searches"] == 0
+    assert preview.calls["key_list_pages"] == 0
     assert preview.calls["total"] == 3
 
 

@@ -140,3 +140,13 @@ def test_the_command_fails_loudly_when_the_sweep_fails(hubspot, settings):
 
     with pytest.raises(CommandError, match="^Sweep [0-9]+ failed: Authentication"):
         call_command("reconcile_hubspot", "--wait", stdout=StringIO())
+
+
+@pytest.mark.parametrize("state", [Sweep.State.QUEUED, Sweep.State.RUNNING])
+def test_the_command_refuses_a_second_sweep(state):
+    running = make_sweep(state, age_minutes=1)
+
+    with pytest.raises(CommandError, match=f"Sweep {running.pk} is already"):
+        call_command("reconcile_hubspot", "--wait", stdout=StringIO())
+
+    assert Sweep.objects.count() == 1

@@ -190,8 +190,10 @@ def test_it_pages_api_calls_20_at_a_time(viewer_client):
     ]
 
 
-def test_it_refreshes_while_the_run_is_running(viewer_client):
-    run = make_run(SyncRun.State.RUNNING)
+@pytest.mark.parametrize("state", [SyncRun.State.QUEUED, SyncRun.State.RUNNING])
+def test_it_refreshes_until_the_run_ends(viewer_client, state):
+    """An operator lands here after confirming a retry, while it is still queued."""
+    run = make_run(state)
 
     response = viewer_client.get(reverse("reconcile:run-detail", args=[run.pk]))
 

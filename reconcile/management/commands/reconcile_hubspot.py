@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from reconcile import categories
 from reconcile.models import Sweep
-from reconcile.sweep import create_sweep, run_sweep_inline
+from reconcile.sweep import SweepInProgress, create_sweep, run_sweep_inline
 from reconcile.tasks import enqueue_sweep
 
 
@@ -20,7 +20,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, wait: bool, **options):
-        sweep = create_sweep(trigger="command")
+        try:
+            sweep = create_sweep(trigger="command")
+        except SweepInProgress as exc:
+            raise CommandError(str(exc)) from None
         if not wait:
             enqueue_sweep(sweep.pk)
             self.stdout.write(
