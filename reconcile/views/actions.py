@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods
 from django_tables2 import RequestConfig
 
 from reconcile import actions, roles
-from reconcile.models import AuditEntry
+from reconcile.models import AuditEntry, Store
 from reconcile.tables import MAX_PER_PAGE, TABLE_TEMPLATE, badge
 
 AUDIT_PER_PAGE = 50
@@ -53,6 +53,13 @@ def _action(request: HttpRequest, action: str) -> HttpResponse:
     """The preview (GET) or the confirmation (POST) of one action."""
     if not request.user.has_perm(actions.PERMISSIONS[action]):
         return _forbidden(request, action)
+
+    if action == actions.RESYNC and request.method == "GET" and not request.GET:
+        # Nothing chosen yet: the form that chooses a store and a date range.
+        stores = Store.objects.order_by("name")
+        return render(
+            request, "reconcile/actions/resync_choose.html", {"stores": stores}
+        )
 
     try:
         selection = actions.SELECTIONS[action](request.GET)

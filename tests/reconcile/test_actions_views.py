@@ -467,3 +467,29 @@ def stage(order: Order) -> None:
     from reconcile.mapping import stage as stage_orders
 
     stage_orders(Order.objects.filter(pk=order.pk))
+
+
+def test_an_operator_chooses_a_store_and_dates_to_resync(operator_client):
+    make_shop()
+    url = reverse("reconcile:resync-preview")
+
+    chooser = operator_client.get(url)
+    preview = operator_client.get(
+        url, {"store": "shop", "placed_after": "2010-12-01", "placed_before": ""}
+    )
+
+    assert chooser.status_code == 200
+    assert '<option value="shop">Test shop</option>' in chooser.text
+    assert preview.status_code == 200
+    assert (
+        preview.context["preview"].target == "store shop, orders placed from 2010-12-01"
+    )
+
+
+def test_the_run_page_offers_operators_a_retry_of_its_items(operator_client, client):
+    run = make_run()
+    url = reverse("reconcile:run-detail", args=[run.pk])
+
+    response = operator_client.get(url)
+
+    assert f'<input type="hidden" name="run" value="{run.pk}">' in response.text
