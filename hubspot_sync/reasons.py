@@ -46,8 +46,8 @@ _BY_CATEGORY = {
     ),
     "OBJECT_NOT_FOUND": (
         "The record no longer exists in HubSpot.",
-        "Check whether it was deleted or merged in HubSpot, then run "
-        "`python manage.py sync_hubspot --retry not_found`.",
+        "Check whether it was deleted or merged in HubSpot, then retry it (the "
+        "Retry button, or `python manage.py sync_hubspot --retry not_found`).",
     ),
     "INVALID_AUTHENTICATION": (
         "HubSpot did not accept Tally's access token.",
@@ -145,8 +145,9 @@ NOT_FOUND_RECREATE = Reason(
 NOT_FOUND_WAIT = Reason(
     "NOT_FOUND",
     "The record is gone from HubSpot (deleted, or merged into another).",
-    "Check in HubSpot whether that was on purpose; to re-create it, run "
-    "`python manage.py sync_hubspot --retry not_found` (TALLY_ON_NOT_FOUND=wait).",
+    "Check in HubSpot whether that was on purpose; to re-create it, retry it (the "
+    "Retry button, or `python manage.py sync_hubspot --retry not_found`; "
+    "TALLY_ON_NOT_FOUND=wait).",
 )
 INTERNAL_ERROR = Reason(
     "INTERNAL_ERROR",
@@ -156,19 +157,21 @@ INTERNAL_ERROR = Reason(
 
 
 # Found by a reconciliation sweep (reconcile/sweep.py).
-RETRY_NOT_FOUND = "`python manage.py sync_hubspot --retry not_found`"
+RETRY_NOT_FOUND = (
+    "Retry (the button, or `python manage.py sync_hubspot --retry not_found`)"
+)
 RECORD_ARCHIVED = Reason(
     "RECORD_ARCHIVED",
     "Someone deleted the record in HubSpot; it is in HubSpot's recycling bin, "
     "where it can be restored for 90 days.",
     "If the deletion was a mistake, restore the record in HubSpot (the next "
-    f"sweep finds it again); otherwise run {RETRY_NOT_FOUND} to create it anew "
-    "from the store.",
+    f"sweep finds it again); otherwise {RETRY_NOT_FOUND[0].lower()}{RETRY_NOT_FOUND[1:]} "
+    "to create it anew from the store.",
 )
 RECORD_DELETED = Reason(
     "RECORD_DELETED",
     "The record is gone from HubSpot for good: neither live nor in the recycling bin.",
-    f"Run {RETRY_NOT_FOUND} to create it anew from the store.",
+    f"{RETRY_NOT_FOUND} to create it anew from the store.",
 )
 
 
@@ -177,8 +180,9 @@ def record_merged(survivor_id: str) -> Reason:
         "RECORD_MERGED",
         f"Someone merged the record into HubSpot record {survivor_id}, which now "
         "holds another store key's values.",
-        f"Check record {survivor_id} in HubSpot. If the merge was a mistake, run "
-        f"{RETRY_NOT_FOUND} to create the store's record anew.",
+        f"Check record {survivor_id} in HubSpot. If the merge was a mistake, "
+        f"{RETRY_NOT_FOUND[0].lower()}{RETRY_NOT_FOUND[1:]} to create the store's "
+        "record anew.",
     )
 
 

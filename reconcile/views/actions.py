@@ -159,7 +159,8 @@ class AuditTable(tables.Table):
     status = tables.Column()
     figures = tables.Column(verbose_name="Preview", empty_values=(), accessor="pk")
     result = tables.Column()
-    run_id = tables.Column(verbose_name="Run")
+    # empty_values=(): a sweep's entry has no run id and still names its sweep.
+    run_id = tables.Column(verbose_name="Run", empty_values=())
 
     class Meta:
         model = AuditEntry
@@ -196,7 +197,7 @@ class AuditTable(tables.Table):
             return "—"
         items = sum(figures.get("to_send", {}).values())
         calls = figures.get("calls", {}).get("total", 0)
-        return f"{items:,} items, {calls:,} calls"
+        return f"{items:,} item{'' if items == 1 else 's'}, {calls:,} call{'' if calls == 1 else 's'}"
 
     def render_run_id(self, record: AuditEntry) -> str:
         if record.run_id is not None:

@@ -186,3 +186,21 @@ def test_the_audit_log_needs_a_login(client):
 
     assert response.status_code == 302
     assert response["Location"] == f"{reverse('login')}?next={AUDIT}"
+
+
+def test_the_audit_log_names_a_sweep_and_counts_in_good_english(viewer_client):
+    from reconcile.models import AuditEntry
+
+    AuditEntry.objects.create(
+        username="olga",
+        action="sweep",
+        target="every item in HubSpot",
+        preview={"to_send": {"deals": 1, "line_items": 0}, "calls": {"total": 1}},
+        result="Sweep 7 queued",
+        sweep_id=7,
+    )
+
+    response = viewer_client.get(reverse("reconcile:audit-list"))
+
+    assert "<td >Sweep 7</td>" in response.text
+    assert "1 item, 1 call" in response.text

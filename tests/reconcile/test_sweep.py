@@ -231,8 +231,8 @@ def test_it_tells_an_archived_record_from_a_deleted_one(hubspot, api, no_scan):
     assert (archived.state, archived.reason_code) == ("not_found", "RECORD_ARCHIVED")
     assert (deleted.state, deleted.reason_code) == ("not_found", "RECORD_DELETED")
     assert deleted.next_step == (
-        "Run `python manage.py sync_hubspot --retry not_found` to create it anew "
-        "from the store."
+        "Retry (the button, or `python manage.py sync_hubspot --retry not_found`) "
+        "to create it anew from the store."
     )
     details = dict(
         ItemOutcome.objects.filter(pk__gt=before).values_list("item__key", "detail")
