@@ -12,4 +12,5 @@ urlpatterns = [
     path("orders/<int:pk>/", pages.order_detail, name="order-detail"),
     path("", include("reconcile.list_urls")),
     path("", include("reconcile.action_urls")),
+    path("", include("reconcile.job_urls")),
 ]

@@ -1,0 +1,3 @@
+"""The endpoint HubSpot posts webhook batches to (hubspot_sync.webhooks)."""
+
+urlpatterns: list = []

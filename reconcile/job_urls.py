@@ -1,0 +1,3 @@
+"""URLs of the asynchronous jobs page (HubSpot imports): reconcile.views.jobs."""
+
+urlpatterns: list = []
