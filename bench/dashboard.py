@@ -69,6 +69,9 @@ class Page:
     name: str
     kwargs: dict = field(default_factory=dict)
     query: dict = field(default_factory=dict)
+    # Empty Django's cache before each request: the page as it is when what
+    # it caches has expired.
+    uncached: bool = False
 
 
 def _log(message: str) -> None:
@@ -148,6 +151,7 @@ def _pages(gen: dict) -> list[Page]:
     items = "reconcile:item-list"
     pages = [
         Page("overview", "reconcile:overview"),
+        Page("overview, counts not cached", "reconcile:overview", uncached=True),
         Page("items", items),
         Page("items, state failed", items, query={"state": "failed"}),
         Page("items, state verified", items, query={"state": "verified"}),
@@ -222,7 +226,11 @@ def _other_url_names(measured: set[str]) -> list[str]:
     return sorted(names - measured)
 
 
-def _get(client, url: str):
+def _get(client, url: str, uncached: bool = False):
+    if uncached:
+        from django.core.cache import cache
+
+        cache.clear()
     response = client.get(url)
     if getattr(response, "streaming", False):
         for _ in response.streaming_content:
@@ -232,9 +240,11 @@ def _get(client, url: str):
     return response
 
 
-def _measure_page(client, url: str, warmups: int, requests: int) -> dict:
+def _measure_page(
+    client, url: str, warmups: int, requests: int, uncached: bool = False
+) -> dict:
     first = time.perf_counter()
-    response = _get(client, url)
+    response = _get(client, url, uncached)
     first_s = time.perf_counter() - first
     if response.status_code != 200:
         return {"status": response.status_code}
@@ -243,9 +253,13 @@ def _measure_page(client, url: str, warmups: int, requests: int) -> dict:
         # warm-ups, so that a slow page does not hold the run for minutes.
         warmups, requests = 1, min(requests, 5)
     for _ in range(warmups - 1):
-        _get(client, url)
+        _get(client, url, uncached)
     times = []
     for _ in range(requests):
+        if uncached:
+            from django.core.cache import cache
+
+            cache.clear()  # outside the time measured
         began = time.perf_counter()
         _get(client, url)
         times.append((time.perf_counter() - began) * 1000)
@@ -262,10 +276,14 @@ def _p95(times: list[float]) -> float:
     return statistics.quantiles(times, n=100, method="inclusive")[94]
 
 
-def _queries(client, url: str) -> dict:
+def _queries(client, url: str, uncached: bool = False) -> dict:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    if uncached:
+        from django.core.cache import cache
+
+        cache.clear()
     with CaptureQueriesContext(connection) as captured:
         _get(client, url)
     queries = [(float(q["time"]) * 1000, q["sql"]) for q in captured.captured_queries]
@@ -294,7 +312,9 @@ def _explain(sql: str) -> str:
         return f"(no plan: {exc})"
 
 
-def measure_pages(gen: dict, warmups: int, requests: int) -> tuple[list, list, list]:
+def measure_pages(
+    gen: dict, warmups: int, requests: int, only: list[str] | None = None
+) -> tuple[list, list, list]:
     from django.contrib.auth import get_user_model
     from django.test import Client
 
@@ -305,20 +325,24 @@ def measure_pages(gen: dict, warmups: int, requests: int) -> tuple[list, list, l
     results, skipped = [], []
     measured = set()
     for page in _pages(gen):
+        if only and not any(part in page.label for part in only):
+            continue
         url = _url(page)
         if url is None:
             skipped.append(f"{page.label} ({page.name} does not resolve yet)")
             continue
         measured.add(page.name)
         try:
-            figures = _measure_page(client, url, warmups, requests)
+            figures = _measure_page(client, url, warmups, requests, page.uncached)
         except Exception as exc:  # noqa: BLE001  (a page being built may fail)
             skipped.append(f"{page.label} ({url}: raised {type(exc).__name__}: {exc})")
             continue
         if figures["status"] != 200:
             skipped.append(f"{page.label} ({url}: HTTP {figures['status']})")
             continue
-        figures.update(label=page.label, url=url, queries=_queries(client, url))
+        figures.update(
+            label=page.label, url=url, queries=_queries(client, url, page.uncached)
+        )
         if figures["p95_ms"] > PAGE_TARGET_MS:
             for query in figures["queries"]["slowest"][:2]:
                 query["plan"] = _explain(query["sql"])
@@ -554,6 +578,15 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument(
         "--skip-pages", action="store_true", help="measure the export only"
     )
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="TEXT",
+        help="measure only the pages whose label contains TEXT (repeatable)",
+    )
+    parser.add_argument(
+        "--skip-export", action="store_true", help="measure the pages only"
+    )
     parser.add_argument("--export-child", nargs=2, help=argparse.SUPPRESS)
     return parser.parse_args()
 
@@ -612,12 +645,18 @@ def _bench(args, reuse: bool, marker: Path, load_start: float) -> int:
     )
     pages, skipped, others = [], ["every page (--skip-pages)"], []
     if not args.skip_pages:
-        pages, skipped, others = measure_pages(gen, args.warmups, args.requests)
-    _log("\nexport:")
-    export = measure_export()
+        pages, skipped, others = measure_pages(
+            gen, args.warmups, args.requests, args.only
+        )
+    export = {"skipped": "--skip-export"}
+    if not args.skip_export:
+        _log("\nexport:")
+        export = measure_export()
     load = (load_start, os.getloadavg()[0])
     table = report(pages, export, skipped, others, gen, machine, load)
     part = "-export" if args.skip_pages else ""
+    part += "-pages" if args.skip_export else ""
+    part += "-only" if args.only else ""
     figures = BASE / f"figures-{args.database}{part}.json"
     figures.write_text(
         json.dumps(

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
-from hubspot_sync import associations, reasons, upserts
+from hubspot_sync import associations, reasons, signals, upserts
 from hubspot_sync.client import HubSpotClient, HubSpotError
 from hubspot_sync.ledger import Ledger
 from hubspot_sync.models import (
@@ -304,12 +304,19 @@ def _finish_run(run_id: int) -> None:
         .annotate(n=Count("id"))
         .order_by()
     )
-    SyncRun.objects.filter(pk=run_id).update(
-        state=SyncRun.State.DONE,
-        phase=SyncRun.Phase.FINISHED,
-        finished=timezone.now(),
-        summary={row["outcome"]: row["n"] for row in counts},
+    finished = (
+        SyncRun.objects.filter(pk=run_id)
+        .exclude(state=SyncRun.State.DONE)
+        .update(
+            state=SyncRun.State.DONE,
+            phase=SyncRun.Phase.FINISHED,
+            finished=timezone.now(),
+            summary={row["outcome"]: row["n"] for row in counts},
+        )
     )
+    if finished:
+        trigger = SyncRun.objects.values_list("trigger", flat=True).get(pk=run_id)
+        signals.run_finished.send(sender=SyncRun, run_id=run_id, trigger=trigger)
 
 
 def _fail_run(run_id: int, error: str) -> None:

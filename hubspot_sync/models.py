@@ -172,8 +172,16 @@ class SyncItem(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["object_type", "state"]),
-            # The items list shows the most recently changed first.
-            models.Index(fields=["state_changed"]),
+            # The items list shows the most recently changed first; with the
+            # id, a page's ids are read from the index alone.
+            models.Index(fields=["state_changed", "id"]),
+            # A list of one state, newest first: counted as a range, read
+            # in order without a sort.
+            models.Index(fields=["state", "state_changed", "id"]),
+            # The errors page and the sort and search by reason code.
+            models.Index(fields=["reason_code"]),
+            # The overview counts the few line items not linked to their deal.
+            models.Index(fields=["object_type", "association"]),
         ]
 
     def __str__(self) -> str:

@@ -5,11 +5,12 @@ person sees, the CSV they export from it and the "retry all in this list"
 action all select exactly the same items.
 """
 
+from copy import copy
 from datetime import date, datetime, time, timedelta
 
 import django_filters
 from django import forms
-from django.db.models import Q, QuerySet
+from django.db.models import CharField, Q, QuerySet, Transform
 from django.http import QueryDict
 from django.utils import timezone
 
@@ -20,6 +21,7 @@ from reconcile.models import LineItem, Order, Store
 # A category selection of at most this many items is read through the state
 # index and sorted (see ``readable``).
 SORT_AT_MOST = 10_000
+SEARCH_MAX_LENGTH = 200
 
 
 class ItemFilter(django_filters.FilterSet):
@@ -32,10 +34,12 @@ class ItemFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(
         label="Search",
         method="search",
-        max_length=200,
+        max_length=SEARCH_MAX_LENGTH,
         help_text="Order number, SKU, HubSpot ID, start of a store key or reason code",
     )
-    state = django_filters.ChoiceFilter(choices=ItemState.choices, empty_label="Any")
+    state = django_filters.ChoiceFilter(
+        choices=ItemState.choices, empty_label="Any", method="in_state"
+    )
     type = django_filters.ChoiceFilter(
         field_name="object_type",
         label="Object type",
@@ -79,6 +83,12 @@ class ItemFilter(django_filters.FilterSet):
         # indexes find the few matches instead of the category's state index
         # reading them all.
         return queryset.filter(queries.search(value))
+
+    def in_state(self, queryset, name, state):
+        # Searched, the state is checked on the few items found (see
+        # ``filtered_items``).
+        searched = bool((self.form.cleaned_data.get("q") or "").strip())
+        return queryset.filter(**{"state__unindexed" if searched else "state": state})
 
     def in_store(self, queryset, name, store):
         # Through joins, not a list of ids: a store usually holds most items,
@@ -126,10 +136,53 @@ def filtered_items(params, category: str | None = None) -> ItemFilter:
     """The ItemFilter bound to ``params`` over all items or one item category.
 
     ``.qs`` is the selection (invalid fields are left out and the form says
-    why); ``.form`` renders the filter form.
+    why); ``.form`` renders the filter form. A search finds few items by its
+    own indexes; the category is then only checked on those (``unindexed``):
+    SQLite, whose tables Tally leaves unanalysed, would otherwise read the
+    category's millions of items through the state index.
     """
-    base = categories.items_in(category) if category else SyncItem.objects.all()
-    return ItemFilter(params, queryset=base)
+    if not category:
+        return ItemFilter(params, queryset=SyncItem.objects.all())
+    condition = categories.get(category).items
+    if condition is None:
+        raise ValueError(f"{category} is not a category of items")
+    q = str(params.get("q") or "").strip()
+    if q and len(q) <= SEARCH_MAX_LENGTH:
+        condition = unindexed(condition)
+    return ItemFilter(params, queryset=SyncItem.objects.filter(condition))
+
+
+@CharField.register_lookup
+class Unindexed(Transform):
+    """A text column as it is, which SQLite must not read through an index.
+
+    SQLite's unary plus (``+column``) is its documented way to say so; other
+    databases get the column unchanged.
+    """
+
+    lookup_name = "unindexed"
+
+    def as_sql(self, compiler, connection):
+        return compiler.compile(self.lhs)
+
+    def as_sqlite(self, compiler, connection):
+        sql, params = compiler.compile(self.lhs)
+        return f"+{sql}", params
+
+
+def unindexed(condition: Q) -> Q:
+    """The condition with each field looked up through ``Unindexed``."""
+    rewritten = copy(condition)
+    rewritten.children = [
+        unindexed(child) if isinstance(child, Q) else _unindexed_lookup(*child)
+        for child in condition.children
+    ]
+    return rewritten
+
+
+def _unindexed_lookup(name: str, value) -> tuple:
+    field, _, lookup = name.partition("__")
+    return (f"{field}__unindexed__{lookup or 'exact'}", value)
 
 
 def filter_query(params) -> str:

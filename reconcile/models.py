@@ -50,7 +50,11 @@ class Order(models.Model):
                 fields=["store", "number"], name="order_number_unique"
             )
         ]
-        indexes = [models.Index(fields=["placed_at"])]
+        indexes = [
+            models.Index(fields=["placed_at"]),
+            # The search by order number, in any store.
+            models.Index(fields=["number"]),
+        ]
 
     def __str__(self) -> str:
         return self.number
@@ -136,6 +140,11 @@ class Sweep(models.Model):
     counts = models.JSONField(
         default=dict, blank=True, help_text="Items per category when it finished"
     )
+    scope = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Empty for a full sweep; {"orders": [ids]} re-checks only those',
+    )
     error = models.TextField(blank=True)
 
     class Meta:
@@ -143,6 +152,12 @@ class Sweep(models.Model):
 
     def __str__(self) -> str:
         return f"Sweep {self.pk} ({self.state})"
+
+    @property
+    def scoped_orders(self) -> list[int] | None:
+        """The orders a targeted re-check covers; None for a full sweep."""
+        orders = (self.scope or {}).get("orders")
+        return list(orders) if orders is not None else None
 
 
 class Orphan(models.Model):

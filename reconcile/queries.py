@@ -4,13 +4,20 @@
 every state appears, with 0 where nothing is in it. ``deals`` and
 ``line_items`` count every staged item, excluded ones too; the ``*_in_hubspot``
 keys only those HubSpot holds (a HubSpot ID, and not since found gone).
+
+``dashboard_counts`` is what the overview shows: the same counts and the
+categories' counts, kept for ``COUNTS_SECONDS`` in Django's cache (counting
+millions of items takes a second); ``tally_status`` counts afresh.
 """
 
 import re
 from collections import defaultdict
 from collections.abc import Iterable
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import Count, Max, Prefetch, Q, QuerySet
+from django.utils import timezone
 
 from hubspot_sync.models import (
     ApiCall,
@@ -22,6 +29,7 @@ from hubspot_sync.models import (
     SyncItem,
     SyncRun,
 )
+from reconcile import categories
 from reconcile.models import LineItem, Order
 
 # A store key "starts with q" as a range on its unique index (LIKE 'q%' is
@@ -31,9 +39,77 @@ LAST_CHARACTER = "\U0010ffff"
 REASON_CODE_PART = re.compile(r"[A-Za-z_]{3,}")
 
 
+# How long the overview shows the same counts, at most.
+COUNTS_SECONDS = 30
+
+
+def dashboard_counts() -> dict:
+    """``status_counts`` and ``categories.counts`` and when they were counted.
+
+    From the cache when counted less than ``COUNTS_SECONDS`` ago, else
+    counted now and cached. ``invalidate_counts`` forgets them.
+    """
+    key = _counts_key()
+    counted = cache.get(key)
+    if counted is None:
+        status = status_counts()
+        counted = {
+            "status": status,
+            "categories": categories.counts(_states(status["items_by_state"])),
+            "as_of": timezone.now(),
+        }
+        cache.set(key, counted, COUNTS_SECONDS)
+    return counted
+
+
+def invalidate_counts() -> None:
+    """Count afresh at the next overview, where items changed outside the work
+    that ``_counts_key`` follows (an import, say)."""
+    cache.delete(_counts_key())
+
+
+def _counts_key() -> str:
+    """One key per database and per state of its work.
+
+    A run or sweep that starts or finishes and an action written to the
+    audit log change the key, so the overview counts afresh after them even
+    when they ran in another process than this cache's (a worker).
+    """
+    from reconcile.models import AuditEntry, Sweep
+
+    db = connection.settings_dict
+    runs = SyncRun.objects.aggregate(last=Max("pk"), finished=Max("finished"))
+    sweeps = Sweep.objects.aggregate(last=Max("pk"), finished=Max("finished"))
+    audit = AuditEntry.objects.aggregate(last=Max("pk"))
+    work = [
+        runs["last"],
+        _stamp(runs["finished"]),
+        sweeps["last"],
+        _stamp(sweeps["finished"]),
+        audit["last"],
+    ]
+    return (
+        f"tally:counts:{connection.vendor}:{db['HOST']}:{db['PORT']}:{db['NAME']}:"
+        + ":".join(str(part) for part in work)
+    )
+
+
+def _stamp(moment) -> str:
+    return moment.isoformat() if moment else ""
+
+
+def _states(items_by_state: dict[str, dict[str, int]]) -> dict[str, int]:
+    totals: dict[str, int] = defaultdict(int)
+    for states in items_by_state.values():
+        for state, n in states.items():
+            totals[state] += n
+    return dict(totals)
+
+
 def status_counts() -> dict:
     items_by_state = _items_by_state()
     in_hubspot = _items_in_hubspot(items_by_state)
+    line_items = sum(items_by_state[ObjectType.LINE_ITEM.value].values())
     return {
         "orders": Order.objects.count(),
         "line_items": LineItem.objects.count(),
@@ -53,7 +129,7 @@ def status_counts() -> dict:
         .values("item_id")
         .distinct()
         .count(),
-        "associations": _line_item_associations(),
+        "associations": _line_item_associations(line_items),
         "runs_by_state": _runs_by_state(),
     }
 
@@ -63,14 +139,31 @@ def _zeroes(choices) -> dict[str, int]:
 
 
 def _items_by_state() -> dict[str, dict[str, int]]:
+    """Items by type and state: the few not verified counted through the index
+    on (object_type, state), the verified ones by subtraction from each
+    type's total (the whole table counted, and the deals through the index on
+    (object_type, state)). Counting the millions of verified items by state
+    would read them all."""
     counts = {object_type: _zeroes(ItemState) for object_type in ObjectType.values}
+    others = [state for state in ItemState.values if state != ItemState.VERIFIED]
     rows = (
-        SyncItem.objects.order_by()
+        SyncItem.objects.filter(object_type__in=ObjectType.values, state__in=others)
+        .order_by()
         .values_list("object_type", "state")
-        .annotate(n=Count("pk"))
+        .annotate(n=Count("*"))
     )
     for object_type, state, n in rows:
         counts[object_type][state] = n
+    everything = SyncItem.objects.count()
+    deals = SyncItem.objects.filter(object_type=ObjectType.DEAL).count()
+    totals = {
+        ObjectType.DEAL.value: deals,
+        ObjectType.LINE_ITEM.value: everything - deals,
+    }
+    for object_type, total in totals.items():
+        counts[object_type][ItemState.VERIFIED.value] = total - sum(
+            counts[object_type].values()
+        )
     return counts
 
 
@@ -85,7 +178,7 @@ def _items_in_hubspot(items_by_state: dict[str, dict[str, int]]) -> dict[str, in
         SyncItem.objects.filter(Q(hubspot_id="") | gone)
         .order_by()
         .values_list("object_type")
-        .annotate(n=Count("pk"))
+        .annotate(n=Count("*"))
     )
     return {
         object_type: sum(states.values()) - outside.get(object_type, 0)
@@ -93,15 +186,21 @@ def _items_in_hubspot(items_by_state: dict[str, dict[str, int]]) -> dict[str, in
     }
 
 
-def _line_item_associations() -> dict[str, int]:
+def _line_item_associations(line_items: int) -> dict[str, int]:
+    """Staged line items by association: the few not linked counted through
+    the index on (object_type, association), the linked ones by subtraction."""
     counts = _zeroes(Association)
     rows = (
-        SyncItem.objects.filter(object_type=ObjectType.LINE_ITEM)
+        SyncItem.objects.filter(
+            object_type=ObjectType.LINE_ITEM,
+            association__in=[a for a in Association.values if a != Association.LINKED],
+        )
         .order_by()
         .values_list("association")
-        .annotate(n=Count("pk"))
+        .annotate(n=Count("*"))
     )
     counts.update(rows)
+    counts[Association.LINKED.value] = line_items - sum(counts.values())
     return counts
 
 
@@ -150,39 +249,63 @@ def search(q: str) -> Q:
     """What the items page's search box matches.
 
     A store key starting with q; a HubSpot ID, SKU or order number equal to q
-    (SKU and number in any case); a reason code containing q. Each lookup but
-    the last uses an index, so a search stays fast on 100,000 items; reason
-    codes are scanned only when q could be part of one.
+    (SKU and number in any case); a reason code equal to q or starting with
+    it, in any case. Each is one indexed lookup, and the items matched are
+    their union: an OR of them would make a database read every item.
     """
-    orders = Order.objects.filter(number__in={q, q.upper()}).exclude(sync_item=None)
-    lines = LineItem.objects.exclude(sync_item=None)
-    match = (
-        Q(key__gte=q, key__lt=q + LAST_CHARACTER)
-        | Q(hubspot_id=q)
-        | Q(pk__in=lines.filter(sku=q.upper()).values("sync_item"))
-        | Q(pk__in=orders.values("sync_item"))
-        | Q(pk__in=lines.filter(order__in=orders.values("pk")).values("sync_item"))
-    )
+    code = q.upper()
+    orders = Order.objects.filter(number__in={q, code}, sync_item__isnull=False)
+    lines = LineItem.objects.filter(sync_item__isnull=False)
+    parts = [
+        SyncItem.objects.filter(key__gte=q, key__lt=q + LAST_CHARACTER).values("pk"),
+        SyncItem.objects.filter(hubspot_id=q).values("pk"),
+        lines.filter(sku=code).values("sync_item"),
+        orders.values("sync_item"),
+        lines.filter(order__in=orders.values("pk")).values("sync_item"),
+    ]
     if REASON_CODE_PART.fullmatch(q):
-        match |= Q(reason_code__icontains=q)
-    return match
+        # A range on the index of reason_code (LIKE would be a scan in SQLite),
+        # checked by startswith where a collation orders words differently.
+        parts.append(
+            SyncItem.objects.filter(
+                reason_code__gte=code,
+                reason_code__lt=code + LAST_CHARACTER,
+                reason_code__startswith=code,
+            ).values("pk")
+        )
+    # Unordered, or SQLite refuses a compound SELECT inside IN (...).
+    first, *rest = (part.order_by() for part in parts)
+    return Q(pk__in=first.union(*rest))
 
 
-def order_lines(order: Order) -> list[LineItem]:
-    """The order's lines in position order, each item's outcomes newest first.
+def order_lines(order: Order, unfolded: int | None = None) -> list[LineItem]:
+    """The order's lines in position order, each with the outcomes it shows.
 
-    The outcomes are in ``line.sync_item.history``, read in one query and
-    grouped here: a prefetch through ``sync_item`` costs more than the query
-    on an order of hundreds of lines.
+    ``line.outcome_count`` is how many outcomes the line's item has;
+    ``line.sync_item.history`` holds the latest of them, or all of them,
+    newest first, for the line at position ``unfolded``. The ids of every
+    outcome are read in one query and grouped here (a prefetch through
+    ``sync_item`` costs more on an order of hundreds of lines); then only
+    the outcomes shown, in one more.
     """
     lines = list(
         order.lines.select_related("sync_item")
         .defer("sync_item__properties", "sync_item__fingerprint")
         .order_by("position")
     )
-    histories = defaultdict(list)
+    ids = defaultdict(list)
     outcomes = ItemOutcome.objects.filter(item__line_item__order=order)
-    for outcome in outcomes.order_by("-pk"):
+    for item_id, pk in outcomes.order_by("-pk").values_list("item_id", "pk"):
+        ids[item_id].append(pk)
+    shown = set()
+    for line in lines:
+        line.outcome_count = len(ids[line.sync_item_id]) if line.sync_item else 0
+        line.unfolded = line.position == unfolded
+        shown.update(
+            ids[line.sync_item_id] if line.unfolded else ids[line.sync_item_id][:1]
+        )
+    histories = defaultdict(list)
+    for outcome in ItemOutcome.objects.filter(pk__in=shown).order_by("-pk"):
         histories[outcome.item_id].append(outcome)
     for line in lines:
         if line.sync_item:

@@ -95,6 +95,8 @@ Progress = Callable[[Sweep], None]
 
 
 ACTIVE_STATES = (Sweep.State.QUEUED, Sweep.State.RUNNING)
+# Runs after which the orders they sent are re-checked at once.
+RECHECKED_TRIGGERS = ("retry", "resync")
 
 
 class SweepInProgress(Exception):
@@ -108,15 +110,55 @@ class SweepInProgress(Exception):
         )
 
 
-def create_sweep(trigger: str = "command", requested_by: str = "") -> Sweep:
-    """A queued sweep; SweepInProgress while another is queued or running."""
+def create_sweep(
+    trigger: str = "command", requested_by: str = "", orders: list[int] | None = None
+) -> Sweep:
+    """A queued sweep: of everything, or a targeted re-check of some orders.
+
+    A full sweep raises SweepInProgress while another full one is queued or
+    running; a targeted re-check reads only its orders' records and may run
+    beside anything.
+    """
+    if orders is not None:
+        scope = {"orders": sorted(set(orders))}
+        return Sweep.objects.create(
+            trigger=trigger, requested_by=requested_by, scope=scope
+        )
     with transaction.atomic():
         active = (
-            Sweep.objects.select_for_update().filter(state__in=ACTIVE_STATES).first()
+            Sweep.objects.select_for_update()
+            .filter(state__in=ACTIVE_STATES, scope={})
+            .first()
         )
         if active is not None:
             raise SweepInProgress(active)
         return Sweep.objects.create(trigger=trigger, requested_by=requested_by)
+
+
+def recheck_after_run(sender, run_id: int, trigger: str, **kwargs) -> Sweep | None:
+    """After a retry or resync, re-check the orders it sent (hubspot_sync's signal).
+
+    So that an order problem or a mismatch a person just fixed leaves the
+    dashboard now, not at the next full sweep; it costs a few reads.
+    """
+    if trigger not in RECHECKED_TRIGGERS:
+        return None
+    orders = set(
+        Order.objects.filter(sync_item__last_run_id=run_id).values_list("pk", flat=True)
+    ) | set(
+        Order.objects.filter(lines__sync_item__last_run_id=run_id).values_list(
+            "pk", flat=True
+        )
+    )
+    if not orders:
+        return None
+    sweep = create_sweep(
+        trigger="after-run", requested_by=f"run {run_id}", orders=orders
+    )
+    from reconcile.tasks import enqueue_sweep
+
+    transaction.on_commit(lambda: enqueue_sweep(sweep.pk))
+    return sweep
 
 
 def run_sweep_inline(sweep_id: int, progress: Progress | None = None) -> Sweep:
@@ -214,6 +256,7 @@ class Change:
 class Sweeper:
     def __init__(self, sweep: Sweep, client: HubSpotClient, progress=None) -> None:
         self.sweep = sweep
+        self.orders = sweep.scoped_orders
         self.client = client
         self.progress = progress
         self.now = timezone.now()
@@ -226,7 +269,8 @@ class Sweeper:
     def run(self) -> None:
         total = self._items().count()
         Sweep.objects.filter(pk=self.sweep.pk).update(items_total=total)
-        if settings.TALLY_SWEEP_ORPHANS:
+        # Orphans and duplicates need every record: full sweeps only.
+        if settings.TALLY_SWEEP_ORPHANS and self.orders is None:
             self.scan()
         for object_type in (ObjectType.DEAL, ObjectType.LINE_ITEM):
             self.check_items(object_type)
@@ -240,6 +284,10 @@ class Sweeper:
         synced = SyncItem.objects.exclude(hubspot_id="").exclude(
             state=ItemState.EXCLUDED
         )
+        if self.orders is not None:
+            synced = synced.filter(
+                Q(order__in=self.orders) | Q(line_item__order__in=self.orders)
+            )
         return self._unleased(synced)
 
     def _report(self, checked: int = 0) -> None:
@@ -574,6 +622,8 @@ class Sweeper:
         deals = self._unleased(
             SyncItem.objects.filter(object_type=ObjectType.DEAL, state__in=ORDER_STATES)
         ).exclude(hubspot_id="")
+        if self.orders is not None:
+            deals = deals.filter(order__in=self.orders)
         ids = list(deals.order_by("pk").values_list("pk", flat=True))
         for start in range(0, len(ids), ASSOCIATION_READ_SIZE):
             chunk = list(
@@ -685,11 +735,16 @@ class Sweeper:
             Orphan.objects.exclude(sweep=self.sweep).delete()
         # Orders this sweep did not check (their deal is gone or not synced)
         # lose old problems; those a sync holds keep them until the next sweep.
-        OrderProblem.objects.exclude(sweep=self.sweep).exclude(
+        stale = OrderProblem.objects.exclude(sweep=self.sweep).exclude(
             order__sync_item__lease_until__gt=self.now
-        ).delete()
+        )
+        if self.orders is not None:
+            stale = stale.filter(order__in=self.orders)
+        stale.delete()
         counts = categories.counts()
-        CategorySnapshot.objects.create(counts=counts)
+        if self.orders is None:
+            # The trend follows full sweeps; a targeted re-check is not one.
+            CategorySnapshot.objects.create(counts=counts)
         Sweep.objects.filter(pk=self.sweep.pk).update(
             state=Sweep.State.DONE,
             finished=timezone.now(),

@@ -3,14 +3,16 @@
 import json
 from collections.abc import Iterable
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
 from functools import cache, lru_cache
 
 import django_tables2 as tables
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.paginator import Paginator
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils.dateformat import format as date_format
-from django.utils.html import format_html
+from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
 from django.utils.text import Truncator, slugify
 from django.utils.timezone import localtime
@@ -18,6 +20,7 @@ from django_tables2.data import TableQuerysetData
 
 from hubspot_sync.models import (
     ItemOutcome,
+    ItemState,
     ObjectType,
     Outcome,
     SyncBatch,
@@ -36,6 +39,7 @@ NUMBER = {"th": {"class": "num"}, "td": {"class": "num"}}
 # ?per_page= is read from the query string; a page of 100,000 rows would
 # load them all, and their prefetch would exceed SQLite's variable limit.
 MAX_PER_PAGE = 100
+CENT = Decimal("0.01")
 
 
 @lru_cache(maxsize=256)
@@ -157,6 +161,164 @@ def history_rows(histories: Iterable[list[ItemOutcome]]) -> list[list[str]]:
     ]
 
 
+def line_rows(lines, histories, retry_url: str | None) -> list[str]:
+    """Each line of an order page as its ``<tbody>``: the line, its item and
+    the shown part of its history (``histories``, rendered by
+    ``history_rows``).
+
+    Rendered here rather than in the template, like the histories, and with
+    ``escape`` on each value rather than ``format_html``: an order may have
+    hundreds of lines. ``retry_url`` is the retry preview for those who may
+    retry, else None.
+    """
+    rows = []
+    for line, history in zip(lines, histories, strict=True):
+        position = line.position
+        rows.append(
+            mark_safe(  # noqa: S308 (every value is escaped or already safe)
+                f'<tbody class="line" id="line-{position}">\n      <tr>\n'
+                f'        <th scope="row" class="num">{position}</th>\n'
+                f"        <td><code>{escape(line.sku)}</code></td>\n"
+                f"        <td>{escape(line.description)}</td>\n"
+                f'        <td class="num">{line.quantity}</td>\n'
+                f'        <td class="num">{_money(line.unit_price)}</td>\n'
+                f'        <td class="num">{_money(line.amount)}</td>\n'
+                f"        <td>{escape(_label(line, 'kind'))}</td>\n"
+                f"        {_line_item_cells(line.sync_item, retry_url)}\n"
+                f"      </tr>{_line_history(line, history)}\n    </tbody>"
+            )
+        )
+    return rows
+
+
+def _line_item_cells(item: SyncItem | None, retry_url: str | None) -> str:
+    if item is None:
+        return '<td colspan="4" class="muted">Not staged for HubSpot yet.</td>'
+    reason = escape(item.reason)
+    if item.reason_code:
+        reason = f"<code>{escape(item.reason_code)}</code> {reason}"
+    if item.next_step:
+        reason += f'<br><span class="muted">Next: {escape(item.next_step)}</span>'
+    return (
+        f"<td>{badge(item.state, _label(item, 'state'))}</td>\n"
+        f"        <td>{escape(item.hubspot_id or EMPTY)}</td>\n"
+        f"        <td>{badge(item.association, _label(item, 'association'))}</td>\n"
+        f'        <td class="prose">{reason} {_retry_button(item, retry_url)}</td>'
+    )
+
+
+def _retry_button(item: SyncItem, retry_url: str | None) -> str:
+    """As ``reconcile/_retry_button.html`` renders it, for items a retry can send."""
+    if retry_url is None or item.state in (ItemState.VERIFIED, ItemState.EXCLUDED):
+        return ""
+    return (
+        f'<form method="get" action="{escape(retry_url)}" class="inline">'
+        f'<input type="hidden" name="item" value="{item.pk}">'
+        '<button type="submit">Retry…</button></form>'
+    )
+
+
+def _line_history(line, history: list[str]) -> str:
+    """The line's latest outcome, with a link to its whole history; or, for
+    the line unfolded (``?line=N``), its whole history."""
+    if not history:
+        return ""
+    entries = "".join(history)  # each is format_html's
+    position, count = line.position, line.outcome_count
+    title = f"History of line {position} ({count} outcome{pluralize(count)})"
+    if line.unfolded:
+        body = (
+            f"<details open>\n        <summary>{title}</summary>\n"
+            f'        <ol class="history">{entries}</ol>\n'
+            f'        <p class="small"><a href="?#line-{position}">Fold the history'
+            "</a></p>\n      </details>"
+        )
+    else:
+        link = (
+            f'\n        <a class="small" href="?line={position}#line-{position}">'
+            f"{title}</a>"
+            if count > 1
+            else ""
+        )
+        body = (
+            f'\n        <ol class="history latest" aria-label="Latest outcome of '
+            f'line {position}">{entries}</ol>{link}\n      '
+        )
+    return f'\n      <tr class="history-row"><td colspan="11">{body}</td></tr>'
+
+
+def _money(value) -> str:
+    """As ``floatformat:2`` shows an amount, without its per-call cost."""
+    shown = str(Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP))
+    return "0.00" if shown == "-0.00" else shown
+
+
+def _label(instance, field: str) -> str:
+    """``get_FOO_display()``, from a cached table of the field's choices."""
+    return _choices(type(instance), field).get(getattr(instance, field), "")
+
+
+@cache
+def _choices(model, field: str) -> dict:
+    return {
+        value: str(label) for value, label in model._meta.get_field(field).flatchoices
+    }
+
+
+def _retry_button(item: SyncItem, retry_url: str | None) -> str:
+    """As ``reconcile/_retry_button.html`` renders it, for items a retry can send."""
+    if retry_url is None or item.state in (ItemState.VERIFIED, ItemState.EXCLUDED):
+        return ""
+    return format_html(
+        '<form method="get" action="{}" class="inline">'
+        '<input type="hidden" name="item" value="{}">'
+        '<button type="submit">Retry…</button></form>',
+        retry_url,
+        item.pk,
+    )
+
+
+def _line_history(line, history: list[str]) -> str:
+    """The line's latest outcome, with a link to its whole history; or, for
+    the line unfolded (``?line=N``), its whole history."""
+    if not history:
+        return ""
+    entries = mark_safe("".join(history))  # noqa: S308 (each is format_html's)
+    count = line.outcome_count
+    title = f"History of line {line.position} ({count} outcome{pluralize(count)})"
+    if line.unfolded:
+        body = format_html(
+            "<details open>\n        <summary>{}</summary>\n"
+            '        <ol class="history">{}</ol>\n'
+            '        <p class="small"><a href="?#line-{}">Fold the history</a></p>\n'
+            "      </details>",
+            title,
+            entries,
+            line.position,
+        )
+    else:
+        link = (
+            format_html(
+                '\n        <a class="small" href="?line={}#line-{}">{}</a>',
+                line.position,
+                line.position,
+                title,
+            )
+            if count > 1
+            else ""
+        )
+        body = format_html(
+            '\n        <ol class="history latest" aria-label="Latest outcome of '
+            'line {}">{}</ol>{}\n      ',
+            line.position,
+            entries,
+            link,
+        )
+    return format_html(
+        '\n      <tr class="history-row"><td colspan="11">{}</td></tr>', body
+    )
+
+
 def _call_link(pk: int | None) -> str:
     if pk is None:
         return ""
@@ -209,12 +371,51 @@ def order_url(item: SyncItem) -> str | None:
     return f"{url}#line-{line.position}"
 
 
-class CountedQueryset(TableQuerysetData):
-    """A queryset for a table, whose number of rows a cheaper query has counted."""
+# A list counts its items up to this many and pages through that many; past
+# it, a person sorts the other way, filters or exports (every row).
+LIST_DEPTH = 50_000
 
-    def __init__(self, data, count: int) -> None:
-        super().__init__(data)
-        self._length = count
+
+def bounded_count(selection) -> int:
+    """How many items the selection holds, counting no further than
+    ``LIST_DEPTH`` + 1: counting millions of items takes a second or more."""
+    return selection.order_by().values("pk")[: LIST_DEPTH + 1].count()
+
+
+class ListData(TableQuerysetData):
+    """A list's items for a table: counted up to ``LIST_DEPTH``, a page read by id.
+
+    ``selection`` is the list's items in its order; ``shown(ids)`` gives the
+    rows of those ids as the table shows them (joins and prefetches). A page
+    reads its ids first, from the sort order's index alone, then only those
+    rows: an OFFSET over the joins would read every skipped row's order and
+    line. The rows are read by id alone, not through the list's filters
+    again, so that no index of a filter tempts the database away from the
+    primary key.
+
+    ``capped`` is True when the list holds more than ``LIST_DEPTH`` items: its
+    paginator then counts ``LIST_DEPTH`` and the page says so.
+    """
+
+    capped = False
+
+    def __init__(self, selection, shown) -> None:
+        super().__init__(selection)
+        self.shown = shown
+
+    def __len__(self) -> int:
+        if getattr(self, "_length", None) is None:
+            count = bounded_count(self.data)
+            self.capped = count > LIST_DEPTH
+            self._length = min(count, LIST_DEPTH)
+        return self._length
+
+    def __getitem__(self, key):
+        if not isinstance(key, slice):
+            return super().__getitem__(key)
+        ids = list(self.data.values_list("pk", flat=True)[key])
+        rows = {row.pk: row for row in self.shown(ids)}
+        return [rows[pk] for pk in ids if pk in rows]
 
 
 class DashboardTable(tables.Table):

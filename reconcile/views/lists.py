@@ -7,6 +7,7 @@ the latest outcome (and, for mismatches, the latest mismatch) of the rows it
 shows only: a count, one page query and one query per prefetch.
 """
 
+from functools import partial
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
@@ -26,16 +27,18 @@ from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django_tables2 import RequestConfig
 
-from hubspot_sync.models import ItemOutcome, ItemState, ObjectType, Outcome, SyncItem
+from hubspot_sync.models import ItemOutcome, ItemState, Outcome, SyncItem
 from reconcile import categories, reports
-from reconcile.filters import filter_query, filtered_items, readable
+from reconcile.filters import filter_query, filtered_items
 from reconcile.models import OrderProblem, Orphan
 from reconcile.tables import (
+    LIST_DEPTH,
     CategoryItemTable,
-    CountedQueryset,
     ItemTable,
+    ListData,
     OrderProblemTable,
     OrphanTable,
+    bounded_count,
 )
 
 RETRY_PREVIEW = "reconcile:retry-preview"
@@ -63,7 +66,8 @@ HUBSPOT_SAID = " HubSpot said:"
 def item_list(request: HttpRequest) -> HttpResponse:
     selection = filtered_items(request.GET)
     retry_url = _retry_url(request)
-    table = ItemTable(_shown(selection.qs), exclude=_unselectable(retry_url))
+    rows = ListData(_newest_first(selection.qs), _shown)
+    table = ItemTable(rows, exclude=_unselectable(retry_url))
     RequestConfig(request).configure(table)
 
     query = filter_query(request.GET)
@@ -75,6 +79,8 @@ def item_list(request: HttpRequest) -> HttpResponse:
         "export_url": _with_query(reverse("reconcile:item-export"), query),
         "clear_url": reverse("reconcile:item-list"),
         "lists": categories.CATEGORIES,
+        "capped": rows.capped,
+        "depth": LIST_DEPTH,
     }
     return render(request, "reconcile/item_list.html", context)
 
@@ -90,17 +96,20 @@ def category_list(request: HttpRequest, slug: str) -> HttpResponse:
     selection = filtered_items(request.GET, slug)
     retry_url = _retry_url(request)
     hidden = HIDDEN_COLUMNS.get(slug, HIDDEN_BY_DEFAULT) + _unselectable(retry_url)
-    rows, count = readable(selection.qs)
-    shown = _shown(rows, mismatches=slug == "mismatch")
-    table = CategoryItemTable(CountedQueryset(shown, count), exclude=hidden)
+    shown = partial(_shown, mismatches=slug == "mismatch")
+    rows = ListData(_newest_first(selection.qs), shown)
+    table = CategoryItemTable(rows, exclude=hidden)
     RequestConfig(request).configure(table)
 
     query = filter_query(request.GET)
     # Unfiltered, the page's own count is the category's.
-    total = readable(categories.items_in(slug))[1] if query else count
+    total = bounded_count(categories.items_in(slug)) if query else len(rows)
     context = {
         "category": category,
-        "total": total,
+        "total": min(total, LIST_DEPTH),
+        "total_capped": total > LIST_DEPTH or (rows.capped and not query),
+        "capped": rows.capped,
+        "depth": LIST_DEPTH,
         "filtered": bool(query),
         "form": selection.form,
         "table": table,
@@ -122,10 +131,15 @@ def _category(slug: str) -> categories.Category:
         raise Http404(f"No list {slug!r}") from None
 
 
-def _shown(selection: QuerySet[SyncItem], mismatches: bool = False):
-    """The selection as a page shows it: its orders, latest outcome, latest mismatch.
+def _newest_first(selection: QuerySet[SyncItem]) -> QuerySet[SyncItem]:
+    """A list's order unless sorted otherwise: served by the indexes on
+    (state_changed, id) and (state, state_changed, id) without a sort."""
+    return selection.order_by("-state_changed", "-pk")
 
-    The prefetches run for the rows of the page only, one query each.
+
+def _shown(ids: list[int], mismatches: bool = False) -> QuerySet[SyncItem]:
+    """The items of a page as it shows them: their orders, latest outcome,
+    latest mismatch. The prefetches run for these rows only, one query each.
     """
     newest = ItemOutcome.objects.order_by("-pk")
     prefetches = [Prefetch("outcomes", newest[:1], to_attr="latest_outcomes")]
@@ -135,10 +149,10 @@ def _shown(selection: QuerySet[SyncItem], mismatches: bool = False):
             Prefetch("outcomes", latest_mismatch, to_attr="latest_mismatches")
         )
     return (
-        selection.select_related("order", "line_item__order")
+        SyncItem.objects.filter(pk__in=ids)
+        .select_related("order", "line_item__order")
         .defer("properties", "fingerprint")
         .prefetch_related(*prefetches)
-        .order_by("-state_changed", "-pk")
     )
 
 
@@ -208,14 +222,12 @@ def _order_problem_list(request: HttpRequest, category) -> HttpResponse:
 def error_list(request: HttpRequest) -> HttpResponse:
     """Each reason code in each list that needs attention: how many, why, what to do.
 
-    Read through the index on (object_type, state), so that the millions of
-    verified items are never scanned.
+    Read through the index on (state, state_changed, id), so that the millions
+    of verified items are never scanned; a reason code greater than "" rather
+    than not equal to it, which no index serves.
     """
     rows = (
-        SyncItem.objects.filter(
-            object_type__in=ObjectType.values, state__in=ATTENTION_STATES
-        )
-        .exclude(reason_code="")
+        SyncItem.objects.filter(state__in=ATTENTION_STATES, reason_code__gt="")
         .annotate(category=_category_of_item())
         .order_by()
         .values("reason_code", "category")

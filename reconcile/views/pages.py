@@ -14,7 +14,7 @@ from hubspot_sync.models import (
     Outcome,
     SyncRun,
 )
-from reconcile import answers, budget, categories, diffs, queries
+from reconcile import answers, budget, diffs, queries
 from reconcile import overview as overview_figures
 from reconcile.models import Order, Sweep
 from reconcile.tables import (
@@ -22,16 +22,19 @@ from reconcile.tables import (
     RunTable,
     call_rows,
     history_rows,
+    line_rows,
     pretty_body,
     rate_limit_remaining,
 )
 
 CALLS_PER_PAGE = 20
+RETRY_PERMISSION = "reconcile.retry_items"
 
 
 @login_required
 def overview(request: HttpRequest) -> HttpResponse:
-    counts = queries.status_counts()
+    counted = queries.dashboard_counts()
+    counts = counted["status"]
     deals = counts["items_by_state"][ObjectType.DEAL]
     line_items = counts["items_by_state"][ObjectType.LINE_ITEM]
     associations = counts["associations"]
@@ -49,7 +52,9 @@ def overview(request: HttpRequest) -> HttpResponse:
             (value, label, associations[value]) for value, label in Association.choices
         ],
         "runs": RunTable(queries.latest_runs(), orderable=False),
-        "categories": overview_figures.category_cards(categories.counts()),
+        "categories": overview_figures.category_cards(counted["categories"]),
+        "counted_at": counted["as_of"],
+        "counts_seconds": queries.COUNTS_SECONDS,
         "trend": overview_figures.trend(),
         "chart": {
             "width": overview_figures.CHART_WIDTH,
@@ -90,7 +95,8 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "batches": batches,
         "calls": calls,
         "call_rows": call_rows(calls),
-        "running": run.state == SyncRun.State.RUNNING,
+        # Queued too: an operator sent here after a confirmation watches it start.
+        "running": run.state in (SyncRun.State.QUEUED, SyncRun.State.RUNNING),
     }
     return render(request, "reconcile/run_detail.html", context)
 
@@ -128,9 +134,16 @@ def _run_url(call: ApiCall) -> str | None:
 
 @login_required
 def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    order = get_object_or_404(Order.objects.select_related("store", "sync_item"), pk=pk)
+    """An order, its deal and lines, and what HubSpot answered for each.
 
-    lines = queries.order_lines(order)
+    Each line shows its latest outcome; ``?line=N`` unfolds the whole history
+    of line N. An order of hundreds of lines would otherwise render thousands
+    of outcomes that nobody reads at once.
+    """
+    order = get_object_or_404(Order.objects.select_related("store", "sync_item"), pk=pk)
+    unfolded = _line_number(request.GET.get("line"))
+
+    lines = queries.order_lines(order, unfolded)
     deal_history = queries.item_history(order.sync_item)
     line_histories = [
         line.sync_item.history if line.sync_item else [] for line in lines
@@ -139,19 +152,29 @@ def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
         [*deal_history, *(outcome for history in line_histories for outcome in history)]
     )
 
-    deal_rows, *line_rows = history_rows([deal_history, *line_histories])
+    deal_rows, *line_histories = history_rows([deal_history, *line_histories])
     items = [order.sync_item, *(line.sync_item for line in lines)]
+    may_retry = request.user.has_perm(RETRY_PERMISSION)
+    retry_url = reverse("reconcile:retry-preview") if may_retry else None
 
     context = {
         "order": order,
         "deal": order.sync_item,
         "deal_history": deal_rows,
-        "lines": list(zip(lines, line_rows, strict=True)),
+        "lines": list(zip(lines, line_histories, strict=True)),
+        "line_rows": line_rows(lines, line_histories, retry_url),
         "total": sum(line.amount for line in lines),
         "call_rows": _with_excerpts(call_rows(calls), answers.identifiers(items)),
         "differences": diffs.latest_mismatches([i for i in items if i]),
     }
     return render(request, "reconcile/order_detail.html", context)
+
+
+def _line_number(value: str | None) -> int | None:
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None
 
 
 def _with_excerpts(rows: list[dict], wanted: set[str]) -> list[dict]:

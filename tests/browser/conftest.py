@@ -92,3 +92,11 @@ def log_in(page, username: str) -> None:
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url("**/")
+
+
+@pytest.fixture(autouse=True)
+def fresh_counts():
+    """The overview caches its counts; a test starts without another's."""
+    from django.core.cache import cache
+
+    cache.clear()

@@ -6,7 +6,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from hubspot_sync.models import ItemState, Outcome
-from reconcile import filters, roles
+from reconcile import filters, roles, tables
 from reconcile.models import Order, OrderProblem, Orphan
 from reconcile.views import lists
 from tests.factories import (
@@ -442,8 +442,8 @@ def test_it_reads_a_page_in_the_same_few_queries_however_long_the_list(
 
     assert response.context["table"].paginator.count == 62
     # session, user, permissions (user, groups), stores of the filter, count,
-    # page, latest outcomes, latest mismatches
-    assert few == 9
+    # the page's ids, its rows, latest outcomes, latest mismatches
+    assert few == 10
 
 
 def test_it_lists_orphans_with_their_own_columns(viewer_client):
@@ -589,3 +589,56 @@ def test_the_items_page_links_its_export_with_its_filters(viewer_client):
     )
 
     assert '<a href="/items/export.csv?state=failed">Export CSV</a>' in response.text
+
+
+def test_a_list_longer_than_it_pages_through_says_so(viewer_client, monkeypatch):
+    make_every_category()
+    monkeypatch.setattr(tables, "LIST_DEPTH", 2)
+    monkeypatch.setattr(lists, "LIST_DEPTH", 2)
+
+    items = viewer_client.get(reverse("reconcile:item-list"), {"per_page": "1"})
+    never_synced = viewer_client.get(url("never-synced"), {"page": "99"})
+
+    assert items.context["table"].paginator.count == 2
+    assert "More than 2 items" in items.text
+    assert "the CSV holds every item" in items.text
+    assert "<h1>Never synced <span" in never_synced.text
+    assert '<span class="muted">over 2</span>' in never_synced.text
+    # Past the last page it pages to: that page, with the note.
+    assert never_synced.context["table"].page.number == 1
+    assert "More than 2 items" in never_synced.text
+    assert "Retry all (more than 2) in this list" not in never_synced.text  # viewer
+
+
+def test_a_short_list_counts_every_item_and_says_nothing_more(viewer_client):
+    make_every_category()
+
+    response = viewer_client.get(url("never-synced"))
+
+    assert "3 items" in response.text
+    assert "pages through its first" not in response.text
+
+
+def test_a_later_page_shows_its_rows_in_the_lists_order(viewer_client):
+    make_every_category()
+
+    first = viewer_client.get(url("never-synced"), {"per_page": "2", "sort": "key"})
+    second = viewer_client.get(
+        url("never-synced"), {"per_page": "2", "sort": "key", "page": "2"}
+    )
+
+    rows = [r.record.key for r in first.context["table"].page.object_list]
+    rows += [r.record.key for r in second.context["table"].page.object_list]
+    assert rows == ["outlet:2001", "outlet:2001:1", "shop:C1004:1"]
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's query plans")
+def test_a_searched_category_finds_its_items_by_the_search_not_the_state():
+    from django.http import QueryDict
+
+    make_every_category()
+
+    plan = filters.filtered_items(QueryDict("q=SKU2"), "in-sync").qs.explain()
+
+    assert "INTEGER PRIMARY KEY" in plan
+    assert "state" not in plan.split("LIST SUBQUERY")[0]

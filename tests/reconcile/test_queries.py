@@ -4,9 +4,10 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from django.db.models import Count
 
-from hubspot_sync.models import ItemState, SyncRun
-from reconcile import queries
+from hubspot_sync.models import ItemState, SyncItem, SyncRun
+from reconcile import categories, queries
 from tests.factories import make_run, make_shop, set_state
 
 pytestmark = pytest.mark.django_db
@@ -79,8 +80,50 @@ def test_it_gives_every_key_with_zero_on_an_empty_database():
 def test_it_counts_in_a_fixed_number_of_queries(django_assert_num_queries):
     make_shop()
 
-    with django_assert_num_queries(7):
+    # orders, line items, items not verified by type and state, all items,
+    # deals, items outside HubSpot, skips seen, associations, runs
+    with django_assert_num_queries(9):
         queries.status_counts()
+
+
+def test_it_counts_the_verified_by_subtraction_as_a_grouped_count_would():
+    make_shop()
+    set_state("shop:1002", ItemState.VERIFIED, hubspot_id="9002")
+    set_state("shop:1002:1", ItemState.VERIFIED, hubspot_id="8002")
+    SyncItem.objects.filter(object_type="line_items").update(association="linked")
+    SyncItem.objects.filter(key="shop:1001:3").update(association="failed")
+
+    counts = queries.status_counts()
+
+    for object_type in ("deals", "line_items"):
+        grouped = dict(
+            SyncItem.objects.filter(object_type=object_type)
+            .values_list("state")
+            .annotate(n=Count("pk"))
+            .order_by()
+        )
+        assert counts["items_by_state"][object_type] == {
+            state: grouped.get(state, 0) for state in ItemState.values
+        }
+    linked = SyncItem.objects.filter(association="linked").count()
+    assert counts["associations"]["linked"] == linked
+    assert counts["associations"]["failed"] == 1
+
+
+def test_the_overview_counts_are_kept_until_work_changes_or_invalidated():
+    make_shop()
+    first = queries.dashboard_counts()
+    set_state("shop:1002", ItemState.VERIFIED, hubspot_id="9002")
+
+    assert queries.dashboard_counts() == first  # cached
+    queries.invalidate_counts()
+    again = queries.dashboard_counts()
+    assert again["categories"]["in-sync"] == first["categories"]["in-sync"] + 1
+    assert again["categories"] == categories.counts()
+
+    set_state("shop:1001", ItemState.FAILED)
+    make_run()  # a run started: counted afresh
+    assert queries.dashboard_counts()["categories"] == categories.counts()
 
 
 def test_it_filters_items_by_state_type_and_search():
@@ -96,7 +139,9 @@ def test_it_filters_items_by_state_type_and_search():
     ]
     assert keys(association="linked") == ["shop:1001:1", "shop:1001:2"]
     assert keys(q="7002") == ["shop:1001:2"]
-    assert keys(q="invalid_opt") == ["shop:1001:3"]
+    assert keys(q="invalid_opt") == ["shop:1001:3"]  # a reason code's start
+    assert keys(q="INVALID_OPTION") == ["shop:1001:3"]
+    assert keys(q="OPTION") == []  # not inside one: that would scan them all
     assert keys(q="sku3") == ["shop:1001:3"]
     assert keys(q="1003") == ["shop:1003", "shop:1003:1"]
     assert keys(q="shop:1001:") == ["shop:1001:1", "shop:1001:2", "shop:1001:3"]
@@ -107,10 +152,12 @@ def test_it_filters_items_by_state_type_and_search():
 def test_it_searches_items_through_indexes_only():
     make_shop()
 
-    plan = queries.items(q="85123A").explain()
+    plan = queries.items(q="INVALID_OPTION").explain()
 
-    assert "MULTI-INDEX OR" in plan
-    assert "SCAN hubspot_sync_syncitem" not in plan
+    # One union of index lookups: an OR of them would read every item.
+    assert "COMPOUND QUERY" in plan
+    assert "reason_code>? AND reason_code<?" in plan
+    assert "SCAN" not in plan
 
 
 def test_it_counts_deals_in_hubspot_apart_from_those_never_sent_or_gone():

@@ -82,7 +82,7 @@ def test_it_shows_each_items_history_newest_first_linking_its_call(viewer_client
         mismatches={"price": {"store": "2.55", "hubspot": "2.5"}},
     )
 
-    response = viewer_client.get(order_url("shop:1001"))
+    response = viewer_client.get(order_url("shop:1001"), {"line": "2"})
 
     _, history = response.context["lines"][1]
     assert history == [
@@ -97,7 +97,7 @@ def test_it_shows_each_items_history_newest_first_linking_its_call(viewer_client
         f' · <a href="/calls/{first.pk}/">call #{first.pk}</a>'
         f' · run <a href="/runs/{run.pk}/">#{run.pk}</a></li>',
     ]
-    assert "History of line 2 (2 outcomes)" in response.text
+    assert "History of line 2 (2 outcomes)</summary>" in response.text
     assert [row["call"].pk for row in response.context["call_rows"]] == [
         first.pk,
         second.pk,
@@ -105,6 +105,27 @@ def test_it_shows_each_items_history_newest_first_linking_its_call(viewer_client
     assert f'<td><a href="/calls/{first.pk}/">call #{first.pk}</a></td>' in (
         response.text
     )
+
+
+@time_machine.travel(PLACED, tick=False)
+def test_it_folds_each_lines_history_to_its_latest_outcome(viewer_client):
+    make_shop()
+    run = make_run()
+    first, second = make_call(run), make_call(run)
+    line = item("shop:1001:2")
+    make_outcome(line, Outcome.CREATED, first, new=True, hubspot_id="7002")
+    make_outcome(line, Outcome.VERIFIED, second)
+
+    response = viewer_client.get(order_url("shop:1001"))
+
+    _, history = response.context["lines"][1]
+    assert len(history) == 1
+    assert "badge-verified" in history[0]
+    assert (
+        '<a class="small" href="?line=2#line-2">History of line 2 (2 outcomes)</a>'
+    ) in response.text
+    # Only the calls behind the outcomes shown.
+    assert [row["call"].pk for row in response.context["call_rows"]] == [second.pk]
 
 
 def test_it_links_calls_instead_of_inlining_their_bodies(viewer_client):
@@ -131,10 +152,13 @@ def test_it_keeps_a_700_line_order_page_under_a_megabyte(viewer_client):
         make_outcome(line.sync_item, Outcome.CREATED, call, new=True, hubspot_id="1")
         make_outcome(line.sync_item, Outcome.ASSOCIATED, call, association=True)
 
-    response = viewer_client.get(reverse("reconcile:order-detail", args=[order.pk]))
+    address = reverse("reconcile:order-detail", args=[order.pk])
+    folded = viewer_client.get(address)
+    unfolded = viewer_client.get(address, {"line": "5"})
 
-    assert response.text.count('<li><span class="when">') == 1400
-    assert len(response.content) < 1_000_000
+    assert folded.text.count('<li><span class="when">') == 700
+    assert unfolded.text.count('<li><span class="when">') == 701
+    assert len(folded.content) < 1_000_000
 
 
 @time_machine.travel(PLACED, tick=False)
@@ -193,8 +217,9 @@ def test_it_reads_a_bounded_number_of_queries(viewer_client, django_assert_num_q
         make_outcome(item(key), Outcome.VERIFIED, call)
     url = order_url("shop:1001")
 
-    # session, user, order, lines, their outcomes, deal outcomes, calls, the
-    # latest differences of the line in mismatch, and the user's permissions
-    # (own and through groups: the retry and resync buttons)
-    with django_assert_num_queries(10):
+    # session, user, order, lines, their outcomes' ids, the outcomes shown,
+    # deal outcomes, calls, the latest differences of the line in mismatch,
+    # and the user's permissions (own and through groups: the retry and
+    # resync buttons)
+    with django_assert_num_queries(11):
         viewer_client.get(url)

@@ -164,3 +164,21 @@ def test_it_links_a_favicon_so_browsers_stop_asking_for_one(viewer_client):
     assert icon.status_code == 200
     assert icon["Content-Type"] == "image/svg+xml"
     assert b"".join(icon.streaming_content).startswith(b"<svg ")
+
+
+def test_it_says_when_its_counts_were_counted_and_counts_again_after_work(
+    viewer_client,
+):
+    make_shop()
+    viewer_client.get(URL)
+    set_state("shop:1002", ItemState.VERIFIED, hubspot_id="9002")
+
+    cached = viewer_client.get(URL)
+    make_run()  # work started: the counts are read again
+    fresh = viewer_client.get(URL)
+
+    assert "Counts on this page as of " in cached.text
+    assert cached.context["categories"] != fresh.context["categories"]
+    in_sync = {c["slug"]: c["count"] for c in fresh.context["categories"]}["in-sync"]
+    was = {c["slug"]: c["count"] for c in cached.context["categories"]}["in-sync"]
+    assert in_sync == was + 1
