@@ -84,9 +84,9 @@ def running_work() -> list[Work]:
             Work(
                 kind="Sweep",
                 pk=sweep.pk,
-                url=None,
+                url=reverse("reconcile:sweep-list"),
                 state=sweep.get_state_display(),
-                what="items checked",
+                what=_sweep_stage(sweep),
                 done=sweep.items_checked,
                 total=sweep.items_total,
                 started=sweep.started,
@@ -94,6 +94,18 @@ def running_work() -> list[Work]:
             )
         )
     return work
+
+
+def _sweep_stage(sweep: Sweep) -> str:
+    """What the sweep counts, and what it does while it has checked none yet."""
+    if sweep.scoped_orders is not None:
+        return "items checked (re-check of orders just sent)"
+    if sweep.state == Sweep.State.RUNNING and not sweep.items_checked and sweep.calls:
+        return (
+            f"items checked; listing HubSpot's records first for orphans and "
+            f"duplicates ({sweep.calls:,} calls so far)"
+        )
+    return "items checked"
 
 
 def list_url(slug: str) -> str:

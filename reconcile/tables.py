@@ -28,7 +28,8 @@ from hubspot_sync.models import (
     SyncRun,
 )
 from hubspot_sync.text import EMPTY, format_duration
-from reconcile.models import OrderProblem, Orphan
+from reconcile import categories
+from reconcile.models import OrderProblem, Orphan, Sweep
 from reconcile.reports import changed_at
 
 TABLE_TEMPLATE = "reconcile/_table.html"
@@ -470,6 +471,71 @@ class RunTable(DashboardTable):
         if record.duration is None and record.state == SyncRun.State.RUNNING:
             return "running"
         return format_duration(record.duration)
+
+
+class SweepTable(DashboardTable):
+    """Every reconciliation sweep: full ones and targeted re-checks."""
+
+    id = tables.Column(verbose_name="Sweep")
+    state = tables.Column()
+    trigger = tables.Column()
+    scope = tables.Column(verbose_name="Checks", orderable=False)
+    progress = tables.Column(empty_values=(), orderable=False)
+    calls = tables.Column(verbose_name="HubSpot calls", attrs=NUMBER)
+    found = tables.Column(
+        verbose_name="Found", accessor="counts", empty_values=(), orderable=False
+    )
+    started = tables.DateTimeColumn(format="j M Y H:i:s")
+    finished = tables.DateTimeColumn(format="j M Y H:i:s")
+    error = tables.Column(orderable=False, attrs={"td": {"class": "prose"}})
+
+    class Meta(DashboardTable.Meta):
+        model = Sweep
+        fields = ()
+        order_by = ("-created",)
+        empty_text = (
+            "No sweep yet. Sweeps run on a schedule; "
+            "`python manage.py reconcile_hubspot` runs one now."
+        )
+
+    def render_id(self, value):
+        return f"#{value}"
+
+    def render_state(self, record, value):
+        return badge(record.state, value)
+
+    def render_scope(self, record):
+        orders = record.scoped_orders
+        if orders is None:
+            return "everything"
+        return f"{len(orders):,} order{'' if len(orders) == 1 else 's'} (re-check)"
+
+    def render_progress(self, record):
+        return format_html(
+            '<progress max="{}" value="{}" aria-hidden="true"></progress> {}/{} items',
+            record.items_total or 1,
+            record.items_checked,
+            intcomma(record.items_checked),
+            intcomma(record.items_total),
+        )
+
+    def render_calls(self, value):
+        return intcomma(value)
+
+    def render_found(self, record):
+        counts = record.counts or {}
+        labels = {c.slug: c.label for c in categories.CATEGORIES if c.attention}
+        found = [
+            f"{labels[slug]} {intcomma(n)}"
+            for slug, n in counts.items()
+            if slug in labels and n
+        ]
+        if not counts:
+            return EMPTY
+        return "; ".join(found) or "nothing out of step"
+
+    def render_error(self, value):
+        return clipped(value)
 
 
 class BatchTable(DashboardTable):

@@ -20,6 +20,7 @@ from reconcile.models import Order, Sweep
 from reconcile.tables import (
     BatchTable,
     RunTable,
+    SweepTable,
     call_rows,
     history_rows,
     line_rows,
@@ -62,8 +63,12 @@ def overview(request: HttpRequest) -> HttpResponse:
         },
         "budget": budget.today(),
         "work": work,
-        "latest_sweep": Sweep.objects.filter(state=Sweep.State.DONE)
-        .order_by("-finished")
+        # The latest full sweep that ended, failed ones too: a schedule that
+        # keeps failing must show.
+        "latest_sweep": Sweep.objects.filter(
+            state__in=[Sweep.State.DONE, Sweep.State.FAILED], scope={}
+        )
+        .order_by("-finished", "-pk")
         .first(),
         "running": bool(work),
     }
@@ -181,3 +186,10 @@ def _with_excerpts(rows: list[dict], wanted: set[str]) -> list[dict]:
     for row in rows:
         row["excerpt"] = answers.excerpt(row["call"].response_body, wanted)
     return rows
+
+
+@login_required
+def sweep_list(request: HttpRequest) -> HttpResponse:
+    table = SweepTable(Sweep.objects.order_by("-created", "-pk"))
+    RequestConfig(request).configure(table)
+    return render(request, "reconcile/sweep_list.html", {"table": table})

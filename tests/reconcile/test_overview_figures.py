@@ -114,3 +114,41 @@ def test_the_overview_shows_categories_budget_and_work(viewer_client):
     assert 'http-equiv="refresh" content="5"' in response.text
     assert "HubSpot API budget today" in response.text
     assert "No reconciliation sweep has finished yet." in response.text
+
+
+def test_a_failed_sweep_shows_on_the_overview_and_the_sweeps_page(viewer_client):
+    make_shop()
+    Sweep.objects.create(
+        state=Sweep.State.DONE, finished=NOON - timedelta(hours=6), counts={}
+    )
+    Sweep.objects.create(
+        state=Sweep.State.FAILED,
+        finished=NOON,
+        error="HubSpot could not be reached: connection refused",
+    )
+
+    overview = viewer_client.get(reverse("reconcile:overview"))
+    sweeps = viewer_client.get(reverse("reconcile:sweep-list"))
+
+    assert "<strong>The last sweep failed</strong>" in overview.text
+    assert "connection refused" in overview.text
+    assert [row.record.state for row in sweeps.context["table"].page.object_list] == [
+        "failed",
+        "done",
+    ]
+    assert "connection refused" in sweeps.text
+
+
+def test_a_sweep_listing_records_says_so_before_it_checks_items():
+    Sweep.objects.create(
+        state=Sweep.State.RUNNING, started=NOON, items_total=100, calls=12
+    )
+    Sweep.objects.create(state=Sweep.State.QUEUED, scope={"orders": [1, 2]})
+
+    stages = [work.what for work in figures.running_work()]
+
+    assert stages == [
+        "items checked; listing HubSpot's records first for orphans and duplicates "
+        "(12 calls so far)",
+        "items checked (re-check of orders just sent)",
+    ]
