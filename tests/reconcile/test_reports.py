@@ -443,3 +443,20 @@ def test_it_sends_the_file_in_pieces_of_a_few_hundred_rows(shop, monkeypatch):
 )
 def test_only_a_plain_number_stays_a_number(text, shown):
     assert reports.neutralise_number(text) == shown
+
+
+def test_an_export_with_a_bad_filter_is_refused_not_widened(viewer_client):
+    """QA: ?placed_after=2010-13-45 exported every item, with nothing to say so."""
+    from tests.factories import make_shop
+
+    make_shop()
+
+    items = viewer_client.get("/items/export.csv?placed_after=2010-13-45")
+    category = viewer_client.get("/lists/failed/export.csv?state=bogus")
+
+    assert items.status_code == 400
+    assert items.content.decode().startswith(
+        "Nothing exported: a filter is not valid (placed_after: Enter a valid date."
+    )
+    assert category.status_code == 400
+    assert "state: Select a valid choice." in category.content.decode()
