@@ -207,12 +207,36 @@ class OrderProblem(models.Model):
         Sweep, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
+    NEXT_STEPS = {
+        Code.LINE_NOT_ASSOCIATED: (
+            "Retry the line, or resync the order: Tally links each line to its "
+            "deal again. If someone moved the line on purpose, fix the order in "
+            "the store."
+        ),
+        Code.LINE_COUNT: (
+            "Look at the deal in HubSpot: lines added or removed there differ "
+            "from the store. Resync the order to put the store's lines back."
+        ),
+        Code.AMOUNT_SUM: (
+            "Compare the deal amount and its lines in HubSpot with the order page; "
+            "resync the order to write the store's amounts back."
+        ),
+        Code.CURRENCY: (
+            "Someone changed a currency in HubSpot; resync the order to write the "
+            "store's currency back, or fix the store if HubSpot is right."
+        ),
+    }
+
     class Meta:
         ordering = ["-found", "pk"]
         indexes = [models.Index(fields=["code"])]
 
     def __str__(self) -> str:
         return f"{self.order_id}: {self.code}"
+
+    @property
+    def next_step(self) -> str:
+        return self.NEXT_STEPS.get(self.code, "")
 
 
 class CategorySnapshot(models.Model):

@@ -792,6 +792,9 @@ class OrderProblemTable(DashboardTable):
     code = tables.Column(verbose_name="Problem")
     store_value = tables.Column(verbose_name="Store value")
     hubspot_value = tables.Column(verbose_name="HubSpot value")
+    next_step = tables.Column(
+        empty_values=(), orderable=False, attrs={"td": {"class": "prose"}}
+    )
     found = tables.DateTimeColumn(format="Y-m-d H:i")
 
     class Meta(DashboardTable.Meta):
@@ -805,3 +808,6 @@ class OrderProblemTable(DashboardTable):
 
     def render_code(self, record, value):
         return format_html('<span class="code">{}</span> {}', record.code, value)
+
+    def render_next_step(self, record):
+        return record.next_step

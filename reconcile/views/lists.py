@@ -95,7 +95,9 @@ def category_list(request: HttpRequest, slug: str) -> HttpResponse:
 
     selection = filtered_items(request.GET, slug)
     retry_url = _retry_url(request)
-    hidden = HIDDEN_COLUMNS.get(slug, HIDDEN_BY_DEFAULT) + _unselectable(retry_url)
+    hidden = HIDDEN_COLUMNS.get(slug, HIDDEN_BY_DEFAULT) + _unselectable(
+        None if slug in NOT_RETRYABLE else retry_url
+    )
     shown = partial(_shown, mismatches=slug == "mismatch")
     rows = ListData(_newest_first(selection.qs), shown)
     table = CategoryItemTable(rows, exclude=hidden)
@@ -164,6 +166,11 @@ def _retry_url(request: HttpRequest) -> str | None:
         return reverse(RETRY_PREVIEW)
     except NoReverseMatch:
         return None
+
+
+# Lists where nothing can be retried: verified items need a resync, excluded
+# ones are never sent. No checkboxes there.
+NOT_RETRYABLE = ("in-sync", "excluded")
 
 
 def _unselectable(retry_url: str | None) -> tuple[str, ...]:

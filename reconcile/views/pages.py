@@ -171,6 +171,7 @@ def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "total": sum(line.amount for line in lines),
         "call_rows": _with_excerpts(call_rows(calls), answers.identifiers(items)),
         "differences": diffs.latest_mismatches([i for i in items if i]),
+        "problems": list(order.problems.order_by("code")),
     }
     return render(request, "reconcile/order_detail.html", context)
 

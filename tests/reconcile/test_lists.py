@@ -642,3 +642,16 @@ def test_a_searched_category_finds_its_items_by_the_search_not_the_state():
 
     assert "INTEGER PRIMARY KEY" in plan
     assert "state" not in plan.split("LIST SUBQUERY")[0]
+
+
+@pytest.mark.parametrize(
+    ("slug", "boxes"), [("in-sync", False), ("excluded", False), ("failed", True)]
+)
+def test_operators_get_checkboxes_only_where_a_retry_can_send(
+    operator_client, slug, boxes
+):
+    make_shop()
+
+    response = operator_client.get(reverse("reconcile:category-list", args=[slug]))
+
+    assert ('type="checkbox"' in response.text) is boxes

@@ -2,6 +2,7 @@ import json
 
 import pytest
 from django.urls import reverse
+from django.utils.html import escape
 
 from hubspot_sync.models import Outcome
 from reconcile import answers
@@ -92,3 +93,28 @@ def test_an_excerpt_names_lists_with_nothing_about_the_order():
     assert answers.excerpt(body, {"nothing"}) == ""
     assert answers.excerpt("<html>502</html>", {"x"}) == "<html>502</html>"
     assert answers.excerpt("", {"x"}) == ""
+
+
+def test_the_order_page_lists_its_problems_with_a_next_step(viewer_client):
+    from reconcile.models import OrderProblem
+
+    make_shop()
+    order = item("shop:1001").order
+    OrderProblem.objects.create(
+        order=order,
+        code=OrderProblem.Code.AMOUNT_SUM,
+        store_value="45.90",
+        hubspot_value="0",
+    )
+
+    response = viewer_client.get(order_url("shop:1001"))
+
+    (problem,) = response.context["problems"]
+    assert (problem.code, problem.store_value, problem.hubspot_value) == (
+        "AMOUNT_SUM",
+        "45.90",
+        "0",
+    )
+    assert "Order does not add up in HubSpot" in response.text
+    assert escape(problem.next_step) in response.text
+    assert problem.next_step.startswith("Compare the deal amount")

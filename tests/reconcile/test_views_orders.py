@@ -219,7 +219,7 @@ def test_it_reads_a_bounded_number_of_queries(viewer_client, django_assert_num_q
 
     # session, user, order, lines, their outcomes' ids, the outcomes shown,
     # deal outcomes, calls, the latest differences of the line in mismatch,
-    # and the user's permissions (own and through groups: the retry and
-    # resync buttons)
-    with django_assert_num_queries(11):
+    # the order's problems, and the user's permissions (own and through
+    # groups: the retry and resync buttons)
+    with django_assert_num_queries(12):
         viewer_client.get(url)
