@@ -14,7 +14,14 @@ from django.db.models import CharField, Q, QuerySet, Transform
 from django.http import QueryDict
 from django.utils import timezone
 
-from hubspot_sync.models import Association, ItemState, ObjectType, SyncItem
+from hubspot_sync.models import (
+    Association,
+    ItemOutcome,
+    ItemState,
+    ObjectType,
+    Outcome,
+    SyncItem,
+)
 from reconcile import categories, queries
 from reconcile.models import LineItem, Order, Store
 
@@ -70,10 +77,23 @@ class ItemFilter(django_filters.FilterSet):
     code = django_filters.CharFilter(
         label="Reason code", field_name="reason_code", max_length=64
     )
+    ever = django_filters.ChoiceFilter(
+        label="Ever had outcome",
+        choices=Outcome.choices,
+        empty_label="Any",
+        method="ever_had",
+        help_text="Items with this outcome anywhere in their history, "
+        "e.g. every unreported skip, settled since or not",
+    )
 
     class Meta:
         model = SyncItem
         fields: list[str] = []
+
+    def ever_had(self, queryset, name, outcome):
+        # Through the (outcome, item) index of the outcomes.
+        seen = ItemOutcome.objects.filter(outcome=outcome).values("item_id")
+        return queryset.filter(pk__in=seen)
 
     def search(self, queryset, name, value):
         value = value.strip()

@@ -655,3 +655,20 @@ def test_operators_get_checkboxes_only_where_a_retry_can_send(
     response = operator_client.get(reverse("reconcile:category-list", args=[slug]))
 
     assert ('type="checkbox"' in response.text) is boxes
+
+
+def test_items_that_ever_had_an_outcome_are_listed(viewer_client):
+    from hubspot_sync.models import Outcome
+    from tests.factories import item, make_outcome
+
+    make_shop()
+    settled = item("shop:1001:1")  # verified now, skipped once
+    make_outcome(settled, Outcome.UNREPORTED_SKIP)
+    make_outcome(settled, Outcome.VERIFIED)
+
+    response = viewer_client.get(
+        reverse("reconcile:item-list"), {"ever": "unreported_skip"}
+    )
+
+    keys = [row.record.key for row in response.context["table"].page.object_list]
+    assert keys == ["shop:1001:1"]

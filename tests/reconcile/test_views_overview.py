@@ -78,10 +78,13 @@ def test_it_shows_unreported_skips_as_their_own_alert(viewer_client):
     response = viewer_client.get(URL)
 
     assert re.search(
-        r'<a class="card skips alert" href="/items/\?state=unreported_skip">\s*'
-        r'<span class="number">2</span> unreported skips',
+        r'<div class="card skips alert">\s*'
+        r'<a href="/items/\?state=unreported_skip"><span class="number">2</span> '
+        r"unreported skips open</a>",
         response.text,
     )
+    # Those settled since are listed too, from their history.
+    assert '<a href="/items/?ever=unreported_skip">' in response.text
 
 
 def test_it_lists_the_latest_ten_runs_newest_first(viewer_client):
