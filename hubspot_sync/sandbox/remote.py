@@ -16,6 +16,16 @@ from hubspot_sync.sandbox.server import is_loopback
 logger = logging.getLogger(__name__)
 
 
+# Straight to the loopback address: no proxy from the environment (http_proxy
+# without no_proxy would send control calls elsewhere), no redirects followed.
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
+
+
 class SandboxControl:
     def __init__(self, base_url: str, token: str, timeout: float = 10) -> None:
         host = urlsplit(base_url).hostname or ""
@@ -45,5 +55,5 @@ class SandboxControl:
                 "Content-Type": "application/json",
             },
         )
-        with urllib.request.urlopen(request, timeout=self.timeout) as answer:  # noqa: S310
+        with _DIRECT.open(request, timeout=self.timeout) as answer:
             return json.loads(answer.read() or b"{}")

@@ -21,3 +21,16 @@ def test_it_edits_archives_and_plants_through_a_running_sandbox(hubspot):
 def test_it_refuses_anything_but_this_machine(url):
     with pytest.raises(ValueError, match="this machine only"):
         SandboxControl(url, "sandbox-token")
+
+
+def test_it_ignores_proxy_settings_from_the_environment(hubspot, monkeypatch):
+    # A proxy nobody listens on: were it used, the call would fail.
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+
+    planted = SandboxControl(hubspot.url, "sandbox-token").plant(
+        "deals", {"dealname": "Direct", "amount": "1"}
+    )
+
+    assert planted["properties"]["dealname"] == "Direct"
