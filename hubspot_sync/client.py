@@ -35,6 +35,7 @@ RATE_LIMIT_HEADERS = {
     "X-HubSpot-RateLimit-Daily-Remaining": "daily_remaining",
 }
 REDACTED = "[redacted]"
+NEWLINE = b"\n"
 
 
 class HubSpotError(Exception):
@@ -132,6 +133,60 @@ class ErrorItem:
 
 
 @dataclass
+class Multipart:
+    """A multipart/form-data body: text fields and files (field, name, content).
+
+    Stored with its call as a short description, never the files themselves.
+    """
+
+    fields: dict[str, str]
+    files: list[tuple[str, str, bytes]]
+
+    def parts(self) -> list[tuple[str, tuple]]:
+        parts: list[tuple[str, tuple]] = [
+            (name, (None, value, "application/json"))
+            for name, value in self.fields.items()
+        ]
+        parts += [
+            (field_name, (file_name, content, "text/csv"))
+            for field_name, file_name, content in self.files
+        ]
+        return parts
+
+    def describe(self) -> str:
+        files = [
+            f"{name}: {len(content):,} bytes, {content.count(NEWLINE):,} lines"
+            for _, name, content in self.files
+        ]
+        return json.dumps({"multipart": {**self.fields, "files": files}})
+
+
+@dataclass
+class ImportStatus:
+    id: str
+    state: str
+    counters: dict[str, int]
+    call: ApiCall
+
+
+@dataclass
+class ImportRowError:
+    error_type: str
+    message: str
+    line: int | None
+    row: list[str]
+    invalid_value: str
+    property_name: str
+
+
+@dataclass
+class ImportErrorPage:
+    errors: list[ImportRowError]
+    after: str | None
+    call: ApiCall
+
+
+@dataclass
 class AssociationResult:
     from_id: str
     to_id: str
@@ -165,6 +220,29 @@ def _parse_object(raw: dict) -> ObjectResult:
             name: list(versions or [])
             for name, versions in (raw.get("propertiesWithHistory") or {}).items()
         },
+    )
+
+
+def _parse_import(raw: dict, call: ApiCall) -> ImportStatus:
+    counters = (raw.get("metadata") or {}).get("counters") or {}
+    return ImportStatus(
+        id=str(raw.get("id", "")),
+        state=str(raw.get("state", "")),
+        counters={str(k): _int_or_none(v) or 0 for k, v in counters.items()},
+        call=call,
+    )
+
+
+def _parse_import_error(raw: dict) -> ImportRowError:
+    source = raw.get("sourceData") or {}
+    line = _int_or_none(source.get("lineNumber"))
+    return ImportRowError(
+        error_type=str(raw.get("errorType") or "UNKNOWN_ERROR"),
+        message=str(raw.get("errorMessage") or ""),
+        line=line,
+        row=[str(value) for value in source.get("rowData") or []],
+        invalid_value=str(raw.get("invalidValue") or ""),
+        property_name=str(raw.get("extraContext") or ""),
     )
 
 
@@ -349,6 +427,48 @@ class HubSpotClient:
         _, body, _ = self._send("POST", f"/crm/v3/properties/{object_type}", definition)
         return body
 
+    # Imports (api-facts §6).
+
+    def start_import(
+        self, request: dict, files: list[tuple[str, bytes]]
+    ) -> ImportStatus:
+        """Post an import; HubSpot answers at once, before any row is read.
+
+        Sent again after a lost answer it may start a second import of the
+        same rows: harmless, since Tally's imports upsert on the store key.
+        """
+        body = Multipart(
+            {"importRequest": json.dumps(request)},
+            [("files", name, content) for name, content in files],
+        )
+        _, answer, call = self._send("POST", "/crm/v3/imports", multipart=body)
+        return _parse_import(answer, call)
+
+    def get_import(self, import_id: str) -> ImportStatus:
+        _, answer, call = self._send("GET", f"/crm/v3/imports/{import_id}")
+        return _parse_import(answer, call)
+
+    def import_errors(
+        self, import_id: str, after: str | None = None, limit: int = LIST_PAGE
+    ) -> ImportErrorPage:
+        query = {"limit": str(limit), "includeErrorMessage": "true"}
+        query["includeRowData"] = "true"
+        if after:
+            query["after"] = after
+        path = f"/crm/v3/imports/{import_id}/errors?{urlencode(query)}"
+        _, answer, call = self._send("GET", path)
+        after = ((answer.get("paging") or {}).get("next") or {}).get("after")
+        return ImportErrorPage(
+            errors=[_parse_import_error(e) for e in answer.get("results", [])],
+            after=str(after) if after is not None else None,
+            call=call,
+        )
+
+    def cancel_import(self, import_id: str) -> str:
+        """Cancel an import; returns HubSpot's action status (COMPLETE when done)."""
+        _, answer, _ = self._send("POST", f"/crm/v3/imports/{import_id}/cancel")
+        return str(answer.get("status", ""))
+
     # Plumbing.
 
     def _object_answer(self, answer: tuple) -> BatchAnswer:
@@ -361,15 +481,22 @@ class HubSpotClient:
         payload = {"inputs": inputs, **(extra or {})}
         return self._send("POST", path, payload, idempotent=idempotent)
 
-    def _send(self, method, path, payload=None, *, idempotent=True, quiet=()):
+    def _send(
+        self, method, path, payload=None, *, idempotent=True, quiet=(), multipart=None
+    ):
         """Send with bounded retries; return (status, parsed body, last call).
 
         Raises HubSpotError for a refusal, or once the attempts are used up.
+        A ``multipart`` body is sent instead of ``payload``.
         """
         body_text = json.dumps(payload) if payload is not None else ""
+        if multipart is not None:
+            body_text = multipart.describe()
         for attempt in range(1, self.max_attempts + 1):
             try:
-                return self._attempt(method, path, body_text, attempt, idempotent)
+                return self._attempt(
+                    method, path, body_text, attempt, idempotent, multipart
+                )
             except _Retry as retry:
                 if attempt == self.max_attempts:
                     self._warn(retry.error, method, path)
@@ -391,19 +518,22 @@ class HubSpotClient:
             error.message[:200],
         )
 
-    def _attempt(self, method, path, body_text, attempt, idempotent):
+    def _attempt(self, method, path, body_text, attempt, idempotent, multipart=None):
         bucket = ratelimit.SEARCH if path.endswith("/search") else ratelimit.GENERAL
         try:
             self.budget.acquire(bucket)
         except ratelimit.DailyLimitReached as exc:
             raise _daily_limit_error(exc.until) from None
+        if multipart is not None:
+            # None drops the session's JSON content type: requests then sets
+            # multipart/form-data with its boundary.
+            body = {"files": multipart.parts(), "headers": {"Content-Type": None}}
+        else:
+            body = {"data": body_text or None}
         started = time.monotonic()
         try:
             response = self.session.request(
-                method,
-                self.base_url + path,
-                data=body_text or None,
-                timeout=self.timeout,
+                method, self.base_url + path, timeout=self.timeout, **body
             )
         except requests.RequestException as exc:
             self._network_failure(

@@ -17,13 +17,14 @@ from django.db import transaction
 from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
-from hubspot_sync import associations, reasons, signals, upserts
+from hubspot_sync import associations, imports, reasons, signals, upserts
 from hubspot_sync.client import HubSpotClient, HubSpotError
 from hubspot_sync.ledger import Ledger
 from hubspot_sync.models import (
     RETRYABLE_STATES,
     SENDABLE_STATES,
     Association,
+    ImportJob,
     ItemOutcome,
     ItemState,
     ObjectType,
@@ -42,9 +43,15 @@ FINISHED_BATCHES = (SyncBatch.State.DONE, SyncBatch.State.FAILED)
 
 
 def create_run(
-    trigger: str = "command", requested_by: str = "", retry: tuple[str, ...] = ()
+    trigger: str = "command",
+    requested_by: str = "",
+    retry: tuple[str, ...] = (),
+    via_imports: bool = False,
 ) -> SyncRun:
-    """Queue a run; items in the ``retry`` states are sent again by it."""
+    """Queue a run; items in the ``retry`` states are sent again by it.
+
+    ``via_imports``: send never-sent items through HubSpot imports, however few.
+    """
     unknown = set(retry) - set(RETRYABLE_STATES)
     if unknown:
         raise ValueError(f"cannot retry items in state {', '.join(sorted(unknown))}")
@@ -52,7 +59,9 @@ def create_run(
         SyncItem.objects.filter(state__in=retry).update(
             state=ItemState.PENDING, state_changed=timezone.now()
         )
-    return SyncRun.objects.create(trigger=trigger, requested_by=requested_by)
+    return SyncRun.objects.create(
+        trigger=trigger, requested_by=requested_by, imports=via_imports
+    )
 
 
 def mark_pending(items, relink: bool = False) -> int:
@@ -109,6 +118,8 @@ def start_run(run_id: int, dispatch: Dispatch) -> None:
 
 
 def _plan_objects(run_id: int, dispatch: Dispatch) -> None:
+    # A large backfill goes through HubSpot imports first; the rest by batch.
+    jobs = imports.plan(SyncRun.objects.get(pk=run_id))
     batches = []
     for object_type, kind in (
         (ObjectType.DEAL, SyncBatch.Kind.DEAL_UPSERT),
@@ -119,12 +130,17 @@ def _plan_objects(run_id: int, dispatch: Dispatch) -> None:
         )
         batches += _lease_batches(run_id, kind, items, settings.HUBSPOT_BATCH_SIZE)
     total_items = sum(len(batch.item_ids) for batch in batches)
+    total_items += sum(len(job.item_ids) for job in jobs)
     SyncRun.objects.filter(pk=run_id).update(
-        phase=SyncRun.Phase.OBJECTS, items_total=total_items, batches_total=len(batches)
+        phase=SyncRun.Phase.OBJECTS,
+        items_total=total_items,
+        batches_total=len(batches) + len(jobs),
     )
-    if not batches:
+    if not batches and not jobs:
         _plan_associations(run_id, dispatch)
         return
+    for job in jobs:
+        dispatch("start_import", job.pk)
     for batch in batches:
         dispatch("process_batch", batch.pk)
 
@@ -285,16 +301,50 @@ def recover_stalled(dispatch: Dispatch) -> int:
         SyncBatch.objects.filter(
             Q(state=SyncBatch.State.QUEUED, created__lt=stale)
             | Q(state=SyncBatch.State.RUNNING, started__lt=stale)
-        ).values_list("pk", flat=True)
+        )
+        # An import's batch runs as long as its import: its job is polled.
+        .exclude(kind=SyncBatch.Kind.IMPORT)
+        .values_list("pk", flat=True)
     )
     for batch_id in batches:
         dispatch("process_batch", batch_id)
+    unposted, overdue = imports.due_jobs(stale)
+    for job_id in unposted:
+        dispatch("start_import", job_id)
+    for job_id in overdue:
+        dispatch("poll_import", job_id)
     for run in SyncRun.objects.filter(state=SyncRun.State.RUNNING, started__lt=stale):
         if run.phase == SyncRun.Phase.PLANNING:
             _fail_run(run.pk, "Planning stopped before it ended (a worker died).")
         elif not run.batches.exclude(state__in=FINISHED_BATCHES).exists():
             _advance(run.pk, dispatch)
     return len(batches)
+
+
+def start_import(job_id: int, dispatch: Dispatch) -> None:
+    _after_import(job_id, imports.start(job_id), dispatch)
+
+
+def poll_import(
+    job_id: int, dispatch: Dispatch, max_sleep: float | None = None
+) -> None:
+    _after_import(job_id, imports.poll(job_id, max_sleep), dispatch)
+
+
+def cancel_import(job_id: int, requested_by: str, dispatch: Dispatch) -> bool:
+    """Cancel a job that has not ended; False when it had ended already."""
+    ended = imports.cancel(job_id, requested_by)
+    _after_import(job_id, ended, dispatch)
+    return ended == imports.FINISHED
+
+
+def _after_import(job_id: int, step: str | None, dispatch: Dispatch) -> None:
+    if step == imports.POLL_AGAIN:
+        dispatch("poll_import", job_id)
+    elif step == imports.FINISHED:
+        run_id = ImportJob.objects.values_list("run_id", flat=True).get(pk=job_id)
+        if run_id is not None:
+            _advance(run_id, dispatch)
 
 
 def _finish_run(run_id: int) -> None:
@@ -331,4 +381,8 @@ HANDLERS = {
     SyncBatch.Kind.LINE_ITEM_UPSERT: upserts.send,
     SyncBatch.Kind.ASSOCIATION: associations.send,
 }
-STEPS = {"process_batch": process_batch}
+STEPS = {
+    "process_batch": process_batch,
+    "start_import": start_import,
+    "poll_import": poll_import,
+}

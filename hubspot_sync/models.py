@@ -92,6 +92,10 @@ class SyncRun(models.Model):
     batches_done = models.PositiveIntegerField(default=0)
     summary = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
+    imports = models.BooleanField(
+        default=False,
+        help_text="Send new items through HubSpot imports whatever their number",
+    )
 
     class Meta:
         ordering = ["-created"]
@@ -111,6 +115,7 @@ class SyncBatch(models.Model):
         DEAL_UPSERT = "deal_upsert", "Deal upsert"
         LINE_ITEM_UPSERT = "line_item_upsert", "Line item upsert"
         ASSOCIATION = "association", "Line item to deal associations"
+        IMPORT = "import", "HubSpot import"
 
     class State(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -268,3 +273,110 @@ class RateGrant(models.Model):
 
     def __str__(self) -> str:
         return f"{self.bucket_id}@{self.at}"
+
+
+class WebhookEvent(models.Model):
+    """One event HubSpot posted to /hubspot/webhooks/, stored once.
+
+    HubSpot sends duplicates (retries, at-least-once delivery) and says
+    ``eventId`` alone is not guaranteed to be unique, so an event is
+    identified by ``dedupe_key``: a hash of the event body without
+    ``attemptNumber``. A retry of the same event has the same key.
+    """
+
+    class State(models.TextChoices):
+        RECEIVED = "received", "Received"
+        PROCESSED = "processed", "Processed"
+        IGNORED = "ignored", "Ignored"
+        FAILED = "failed", "Failed"
+
+    dedupe_key = models.CharField(max_length=64, unique=True)
+    event_id = models.BigIntegerField(null=True, blank=True)
+    subscription_id = models.BigIntegerField(null=True, blank=True)
+    portal_id = models.BigIntegerField(null=True, blank=True)
+    subscription_type = models.CharField(max_length=64, blank=True)
+    object_type = models.CharField(max_length=16, choices=ObjectType, blank=True)
+    object_id = models.CharField(max_length=32, blank=True, db_index=True)
+    property_name = models.CharField(max_length=200, blank=True)
+    property_value = models.TextField(blank=True)
+    change_source = models.CharField(max_length=64, blank=True)
+    occurred_at = models.DateTimeField(null=True, blank=True)
+    attempt_number = models.PositiveSmallIntegerField(default=0)
+    payload = models.JSONField(default=dict)
+    received = models.DateTimeField(auto_now_add=True)
+    state = models.CharField(max_length=16, choices=State, default=State.RECEIVED)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    detail = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["pk"]
+        indexes = [models.Index(fields=["state", "received"])]
+
+    def __str__(self) -> str:
+        return f"{self.subscription_type} {self.object_id} ({self.state})"
+
+
+class ImportJob(models.Model):
+    """One HubSpot import: a CSV of one object type, polled until it ends.
+
+    ``item_ids`` are the items in the file's row order (row 1 is the first
+    after the header). HubSpot's states are kept as it names them; QUEUED
+    (not posted yet) and PAST_DEADLINE are Tally's own.
+    """
+
+    class State(models.TextChoices):
+        QUEUED = "QUEUED", "Queued in Tally"
+        STARTED = "STARTED", "Started"
+        PROCESSING = "PROCESSING", "Processing"
+        DEFERRED = "DEFERRED", "Deferred (three imports running)"
+        DONE = "DONE", "Done"
+        FAILED = "FAILED", "Failed"
+        CANCELED = "CANCELED", "Canceled"
+        REVERTED = "REVERTED", "Reverted"
+        PAST_DEADLINE = "PAST_DEADLINE", "Past its deadline"
+
+    run = models.ForeignKey(
+        SyncRun,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="import_jobs",
+    )
+    batch = models.OneToOneField(
+        SyncBatch,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="import_job",
+    )
+    object_type = models.CharField(max_length=16, choices=ObjectType)
+    item_ids = models.JSONField(default=list)
+    hubspot_id = models.CharField(max_length=32, blank=True, db_index=True)
+    state = models.CharField(max_length=16, choices=State, default=State.QUEUED)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+    started = models.DateTimeField(null=True, blank=True)
+    deadline = models.DateTimeField(null=True, blank=True)
+    polls = models.PositiveIntegerField(default=0)
+    last_poll = models.DateTimeField(null=True, blank=True)
+    next_poll = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(
+        null=True, blank=True, help_text="When every item had its outcome"
+    )
+    rows = models.PositiveIntegerField(default=0)
+    objects_created = models.PositiveIntegerField(default=0)
+    objects_updated = models.PositiveIntegerField(default=0)
+    error_rows = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    canceled_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["-pk"]
+        indexes = [models.Index(fields=["state", "next_poll"])]
+
+    def __str__(self) -> str:
+        return f"Import job {self.pk} ({self.state})"
+
+    @property
+    def active(self) -> bool:
+        return self.finished is None

@@ -38,6 +38,21 @@ _BY_CODE = {
         "Add the option in HubSpot or fix the store value, then run `python manage.py sync_hubspot --retry failed`.",
     ),
 }
+# Per-row errors of HubSpot imports (errorType, api-facts §6).
+_BY_CODE |= {
+    "COULD_NOT_PARSE_NUMBER": _BY_CODE["INVALID_INTEGER"],
+    "COULD_NOT_PARSE_DATE": (
+        "HubSpot could not read a date in the import file.",
+        FIX_IN_STORE,
+    ),
+    "INVALID_ENUMERATION_OPTION": _BY_CODE["INVALID_OPTION"],
+    "INCORRECT_NUMBER_OF_COLUMNS": (
+        "A row of the import file had the wrong number of columns.",
+        "Report it: Tally wrote a malformed import file. The next sync sends "
+        "the item through the batch API after `python manage.py sync_hubspot "
+        "--retry failed`.",
+    ),
+}
 _BY_CATEGORY = {
     "VALIDATION_ERROR": ("HubSpot refused a value as invalid.", FIX_IN_STORE),
     "CONFLICT": (

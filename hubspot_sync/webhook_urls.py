@@ -1,3 +1,9 @@
 """The endpoint HubSpot posts webhook batches to (hubspot_sync.webhooks)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from hubspot_sync import webhooks
+
+urlpatterns = [
+    path("webhooks/", webhooks.receive, name="hubspot-webhooks"),
+]

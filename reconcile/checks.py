@@ -25,6 +25,7 @@ def check_environment(app_configs, **kwargs):
     messages += _check_production()
     messages += _check_redis()
     messages += _check_database()
+    messages += _check_webhooks()
     return messages
 
 
@@ -120,6 +121,43 @@ def _check_database():
             )
         ]
     return []
+
+
+def _check_webhooks():
+    messages = []
+    public = settings.TALLY_PUBLIC_URL
+    if public:
+        try:
+            parts = urlsplit(public)
+            valid = (
+                parts.scheme in ("http", "https")
+                and bool(parts.hostname)
+                and parts.path in ("", "/")
+                and not parts.query
+                and not parts.fragment
+            )
+        except ValueError:
+            valid = False
+        if not valid:
+            messages.append(
+                Error(
+                    "TALLY_PUBLIC_URL must be a scheme and host only, such as "
+                    "https://tally.example.com.",
+                    id="tally.E020",
+                    hint="HubSpot signs the full URI it calls; the path comes from "
+                    "the request.",
+                )
+            )
+    if _is_production() and not settings.HUBSPOT_CLIENT_SECRET:
+        messages.append(
+            Warning(
+                "HUBSPOT_CLIENT_SECRET is empty: every webhook from HubSpot is refused.",
+                id="tally.W020",
+                hint="Set it to the app's client secret to receive webhooks "
+                "(docs/webhooks.md), or ignore this if none are subscribed.",
+            )
+        )
+    return messages
 
 
 def _is_production() -> bool:

@@ -143,6 +143,16 @@ LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 HUBSPOT_ACCESS_TOKEN = env.get_str("HUBSPOT_ACCESS_TOKEN") or (
     SANDBOX_TOKEN if env.hostname(HUBSPOT_BASE_URL) in LOOPBACK_HOSTS else ""
 )
+# Webhooks (hubspot_sync/webhooks.py, docs/webhooks.md): the app's client
+# secret keys HubSpot's v3 signatures. Against the local sandbox, the fixed
+# secret the demo starts the sandbox with.
+SANDBOX_WEBHOOK_SECRET = "sandbox-client-secret"  # noqa: S105  (the local sandbox only)
+HUBSPOT_CLIENT_SECRET = env.get_str("HUBSPOT_CLIENT_SECRET") or (
+    SANDBOX_WEBHOOK_SECRET if env.hostname(HUBSPOT_BASE_URL) in LOOPBACK_HOSTS else ""
+)
+# The scheme and host HubSpot calls Tally at (https://tally.example.com), as
+# signed in the v3 signature; empty takes them from the request itself.
+TALLY_PUBLIC_URL = (env.get_str("TALLY_PUBLIC_URL") or "").rstrip("/")
 HUBSPOT_TIMEOUT = env.get_int("HUBSPOT_TIMEOUT", 30, minimum=1)
 HUBSPOT_MAX_ATTEMPTS = env.get_int("HUBSPOT_MAX_ATTEMPTS", 5, minimum=1)
 # The shared rate budget: HubSpot's burst limit per app (190 per 10 s on
@@ -157,6 +167,23 @@ HUBSPOT_DAILY_LIMIT = env.get_int("HUBSPOT_DAILY_LIMIT", 250_000, minimum=1)
 HUBSPOT_BATCH_SIZE = 100  # HubSpot's cap on object batch endpoints
 HUBSPOT_ASSOCIATION_BATCH_SIZE = env.get_int(
     "HUBSPOT_ASSOCIATION_BATCH_SIZE", 2000, minimum=1, maximum=2000
+)
+# Backfills through HubSpot's imports API (hubspot_sync/imports.py,
+# docs/imports.md): a run with at least this many never-sent items sends them
+# as import files; `sync_hubspot --imports` does whatever the number.
+TALLY_IMPORT_THRESHOLD = env.get_int("TALLY_IMPORT_THRESHOLD", 100_000, minimum=1)
+# Rows per import file: HubSpot takes at most 1,048,576 (api-facts §6).
+TALLY_IMPORT_FILE_ROWS = env.get_int(
+    "TALLY_IMPORT_FILE_ROWS", 100_000, minimum=1, maximum=1_048_575
+)
+# Polling: the first poll after this many seconds, then 1.5 times longer each
+# time up to the maximum; an import still running at the deadline is canceled.
+TALLY_IMPORT_POLL_SECONDS = env.get_int("TALLY_IMPORT_POLL_SECONDS", 2, minimum=1)
+TALLY_IMPORT_POLL_MAX_SECONDS = env.get_int(
+    "TALLY_IMPORT_POLL_MAX_SECONDS", 30, minimum=1
+)
+TALLY_IMPORT_DEADLINE_MINUTES = env.get_int(
+    "TALLY_IMPORT_DEADLINE_MINUTES", 60, minimum=1
 )
 TALLY_STORE_CURRENCY = env.get_str("TALLY_STORE_CURRENCY") or "GBP"
 # What happens to an item whose HubSpot record is gone (deleted or merged

@@ -6,7 +6,7 @@ import threading
 from dataclasses import asdict, replace
 from typing import Any
 
-from hubspot_sync.sandbox import control
+from hubspot_sync.sandbox import control, imports
 from hubspot_sync.sandbox.batch import BatchOutcome
 from hubspot_sync.sandbox.errors import ApiError, bad_request
 from hubspot_sync.sandbox.messages import Context, Request, Response
@@ -20,6 +20,8 @@ from hubspot_sync.sandbox.quirks import (
 from hubspot_sync.sandbox.ratelimit import Limits, RateLimiter, SearchLimiter
 from hubspot_sync.sandbox.routes import call, find_route, is_search
 from hubspot_sync.sandbox.store import Store
+from hubspot_sync.sandbox.webhooks import Webhooks
+from hubspot_sync.sandbox.webhooks import validate as validate_webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +55,9 @@ class SandboxApp:
         portal_id: int = PORTAL_ID,
         hold_seconds: float | None = None,
         profile: str | None = None,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
+        webhook_own_changes: bool = False,
     ) -> None:
         self.store = store
         self.token = token
@@ -67,6 +72,10 @@ class SandboxApp:
         self.limiter = RateLimiter(limits)
         self.search_limiter = SearchLimiter(limits.for_search())
         self._released = threading.Event()
+        self.webhooks = Webhooks(portal_id)
+        if webhook_url is not None:
+            self.webhooks.configure(webhook_url, webhook_secret, webhook_own_changes)
+        store.observer = self.webhooks
 
     def handle(self, request: Request) -> Response:
         control_call = request.path.startswith(CONTROL_PREFIX)
@@ -133,6 +142,8 @@ class SandboxApp:
         route, params = find_route(request.method, request.path)
         quirks = self.quirks  # one set for the whole request, even if reconfigured
         ctx = Context(request, self.store, quirks, self.portal_id, route.operation)
+        # Imports move on with time; any call may be the first to see it.
+        imports.advance(ctx)
         answer = quirks.before(ctx) or call(route.handler, ctx, params)
         if isinstance(answer, BatchOutcome):
             quirks.shape(answer)
@@ -163,9 +174,11 @@ class SandboxApp:
             "seed",
             "hold_seconds",
             "profile",
+            "webhooks",
         }
         if unknown:
             raise bad_request(f"Unknown config keys {sorted(unknown)}")
+        webhooks = self._webhook_args(body["webhooks"]) if "webhooks" in body else ()
         try:
             self.configure(
                 quirks=body.get("quirks"),
@@ -176,6 +189,34 @@ class SandboxApp:
             )
         except (TypeError, ValueError) as error:
             raise bad_request(str(error)) from None
+        if webhooks:
+            self.webhooks.configure(*webhooks)
+
+    def _webhook_args(self, config: Any) -> tuple:
+        """``{"url", "secret", "own_changes"?}`` delivers to url; ``null`` stops.
+
+        Checked before anything changes, like the rest of a config call.
+        """
+        if config is None:
+            return (None,)
+        if not isinstance(config, dict) or set(config) - {
+            "url",
+            "secret",
+            "own_changes",
+        }:
+            raise bad_request(
+                "Invalid input JSON: `webhooks` is null or {url, secret, own_changes}"
+            )
+        args = (
+            config.get("url"),
+            config.get("secret"),
+            config.get("own_changes", False),
+        )
+        try:
+            validate_webhooks(*args)
+        except ValueError as error:
+            raise bad_request(str(error)) from None
+        return args
 
     def configure(
         self,
@@ -238,6 +279,7 @@ class SandboxApp:
             "hold_seconds": self.quirks.options.hold_seconds,
             "rate_limit": {key: limits[field] for key, field in _LIMIT_KEYS.items()},
             "portal_id": self.portal_id,
+            "webhooks": self.webhooks.describe(),
         }
 
 

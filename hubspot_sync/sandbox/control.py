@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from hubspot_sync.sandbox import imports
 from hubspot_sync.sandbox.clock import iso, now_ms
 from hubspot_sync.sandbox.errors import ApiError, InputFailure, bad_request
 from hubspot_sync.sandbox.history import DEFAULT_USER_ID, changes, person
@@ -92,7 +93,7 @@ def merge(ctx: Context, kind: ObjectKind) -> Response:
         survivor_id = ctx.store.allocate_ids(1)[0] if new_id else primary.id
         now = now_ms()
         survivor = _survivor(primary, merged, survivor_id, now)
-        ctx.store.merge(survivor, [primary, merged])
+        ctx.store.merge(survivor, [primary, merged], person(_user_id(body)))
         if new_id:
             ctx.store.copy_history(primary.id, survivor.id)
         changed = changes(primary.properties, survivor.properties)
@@ -119,7 +120,7 @@ def _survivor(primary: Record, merged: Record, survivor_id: str, now: int) -> Re
 def archive(ctx: Context, kind: ObjectKind, object_id: str) -> Response:
     with ctx.store.atomic():
         _live(ctx, kind, object_id)
-        ctx.store.archive(kind, [object_id], now_ms())
+        ctx.store.archive(kind, [object_id], now_ms(), person())
         record = ctx.store.get(kind, object_id, archived=True)
     assert record is not None
     return Response(200, render(record, record.properties))
@@ -143,12 +144,28 @@ def _live(ctx: Context, kind: ObjectKind, object_id: str) -> Record:
     return record
 
 
+def import_options(ctx: Context) -> Response:
+    """Set how long an import takes from STARTED to DONE (docs/sandbox.md)."""
+    body = ctx.request.json()
+    seconds = body.get("processing_seconds") if isinstance(body, dict) else None
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        raise bad_request("Invalid input JSON: `processing_seconds` must be a number")
+    try:
+        imports.configure(ctx.store, seconds)
+    except ValueError as error:
+        raise bad_request(str(error)) from None
+    return Response(
+        200, {"processing_seconds": imports.processing_ms(ctx.store) / 1000}
+    )
+
+
 _T = r"(?P<kind>[^/]+)"
 ROUTES: list[tuple[str, re.Pattern[str], Callable[..., Response]]] = [
     ("POST", re.compile(rf"records/{_T}"), plant),
     ("POST", re.compile(rf"edit/{_T}/(?P<object_id>[^/]+)"), edit),
     ("POST", re.compile(rf"merge/{_T}"), merge),
     ("POST", re.compile(rf"archive/{_T}/(?P<object_id>[^/]+)"), archive),
+    ("POST", re.compile(r"imports"), import_options),
 ]
 
 
@@ -158,7 +175,8 @@ def find(method: str, action: str) -> tuple[Callable[..., Response], dict[str, A
         match = pattern.fullmatch(action)
         if match and route_method == method:
             params: dict[str, Any] = match.groupdict()
-            params["kind"] = resolve_kind(params["kind"])
+            if "kind" in params:
+                params["kind"] = resolve_kind(params["kind"])
             return handler, params
     raise ApiError(
         404,

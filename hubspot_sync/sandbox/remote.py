@@ -45,6 +45,11 @@ class SandboxControl:
     def plant(self, kind: str, properties: dict) -> dict:
         return self._post(f"/_sandbox/records/{kind}", {"properties": properties})
 
+    def configure_imports(self, processing_seconds: float) -> dict:
+        return self._post(
+            "/_sandbox/imports", {"processing_seconds": processing_seconds}
+        )
+
     def _post(self, path: str, body: dict) -> dict:
         request = urllib.request.Request(  # noqa: S310  (loopback http, checked above)
             self.base_url + path,

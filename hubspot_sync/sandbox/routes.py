@@ -4,7 +4,14 @@ import re
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from hubspot_sync.sandbox import associations, objects, properties_api, search, writes
+from hubspot_sync.sandbox import (
+    associations,
+    imports,
+    objects,
+    properties_api,
+    search,
+    writes,
+)
 from hubspot_sync.sandbox.batch import BatchOutcome
 from hubspot_sync.sandbox.errors import ApiError
 from hubspot_sync.sandbox.kinds import resolve_kind
@@ -23,6 +30,7 @@ class Route(NamedTuple):
 _T = r"(?P<kind>[^/]+)"
 _ID = r"(?P<object_id>[^/]+)"
 _PAIR = r"(?P<from_kind>[^/]+)/(?P<to_kind>[^/]+)"
+_IMPORT = r"/crm/v3/imports/(?P<import_id>[^/]+)"
 
 
 def _route(method: str, path: str, handler: Handler, operation: str) -> Route:
@@ -69,6 +77,11 @@ ROUTES = [
         associations.read,
         "read_associations",
     ),
+    _route("POST", r"/crm/v3/imports", imports.start, "start_import"),
+    _route("GET", r"/crm/v3/imports", imports.list_imports, "list_imports"),
+    _route("GET", _IMPORT, imports.get_one, "get_import"),
+    _route("POST", rf"{_IMPORT}/cancel", imports.cancel, "cancel_import"),
+    _route("GET", rf"{_IMPORT}/errors", imports.errors, "import_errors"),
 ]
 
 # The operations that change what HubSpot holds.

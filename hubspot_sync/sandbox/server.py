@@ -138,6 +138,9 @@ class SandboxServer:
         profile: str | None = None,
         hold_seconds: float | None = None,
         search_per_second: int = 5,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
+        webhook_own_changes: bool = False,
     ) -> None:
         if not is_loopback(host):
             raise ValueError(
@@ -164,6 +167,9 @@ class SandboxServer:
                 portal_id=portal_id,
                 hold_seconds=hold_seconds,
                 profile=profile,
+                webhook_url=webhook_url,
+                webhook_secret=webhook_secret,
+                webhook_own_changes=webhook_own_changes,
             )
         except ValueError:
             self.store.close()
@@ -201,6 +207,7 @@ class SandboxServer:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+        self.app.webhooks.stop()
         self.store.close()
 
     def configure(

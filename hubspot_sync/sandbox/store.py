@@ -14,8 +14,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from hubspot_sync.sandbox.history import Source, Version
+from hubspot_sync.sandbox.history import API, Source, Version
 from hubspot_sync.sandbox.kinds import ObjectKind, find_kind
 from hubspot_sync.sandbox.schema import STANDARD_PROPERTIES, PropertyDef
 
@@ -72,6 +73,19 @@ CREATE TABLE IF NOT EXISTS association (
     type_id INTEGER NOT NULL,
     PRIMARY KEY (from_id, to_kind, to_id, type_id)
 );
+CREATE TABLE IF NOT EXISTS import_job (
+    id INTEGER PRIMARY KEY,
+    body TEXT NOT NULL,
+    files TEXT NOT NULL,
+    active INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS import_job_active ON import_job (active, id);
+CREATE TABLE IF NOT EXISTS import_error (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    import_id INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS import_error_import ON import_error (import_id, seq);
 """
 
 
@@ -138,6 +152,12 @@ class Store:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         self._definitions = self._load_definitions()
+        # hubspot_sync.sandbox.webhooks.Webhooks: told what each write
+        # transaction changed, so that it can deliver webhooks once it commits.
+        self.observer: Any = None
+
+    def _watched(self) -> bool:
+        return self.observer is not None and self.observer.active
 
     def close(self) -> None:
         with self._lock:
@@ -156,10 +176,14 @@ class Store:
                 self._depth -= 1
                 if self._depth == 0:
                     self._db.execute("ROLLBACK")
+                    if self.observer is not None:
+                        self.observer.rolled_back()
                 raise
             self._depth -= 1
             if self._depth == 0:
                 self._db.execute("COMMIT")
+                if self.observer is not None:
+                    self.observer.committed()
 
     # Properties
 
@@ -300,6 +324,8 @@ class Store:
         not unique (docs/sandbox.md, "Property history and edits").
         """
         with self.atomic():
+            if self._watched():
+                self.observer.saving(records, self._existing([r.id for r in records]))
             self._db.executemany(
                 f"INSERT OR REPLACE INTO object ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",  # noqa: S608
                 [
@@ -334,8 +360,19 @@ class Store:
             if value:
                 yield record.kind, name, value, int(record.id)
 
+    def _existing(self, object_ids: list[str]) -> set[str]:
+        numbers = [n for n in map(_object_id, object_ids) if n is not None]
+        if not numbers:
+            return set()
+        sql = f"SELECT id FROM object WHERE id IN ({','.join('?' * len(numbers))})"  # noqa: S608
+        return {str(row[0]) for row in self._db.execute(sql, numbers)}
+
     def archive(
-        self, kind: "str | ObjectKind", object_ids: Iterable[str], when_ms: int
+        self,
+        kind: "str | ObjectKind",
+        object_ids: Iterable[str],
+        when_ms: int,
+        source: Source = API,
     ) -> None:
         # An archived record gives up its unique values, so that an upsert on the
         # same key creates a new record instead of failing for 90 days.
@@ -349,6 +386,8 @@ class Store:
                 "DELETE FROM unique_value WHERE object_id = ?",
                 [(int(object_id),) for object_id in live],
             )
+            if self._watched():
+                self.observer.archived(_kind_name(kind), list(live), when_ms, source)
 
     # Property history
 
@@ -357,6 +396,9 @@ class Store:
     ) -> None:
         """Store a version of each (object ID, property, value) set at ``when_ms``."""
         with self.atomic():
+            if self._watched():
+                entries = list(entries)
+                self.observer.history(entries, when_ms, source)
             self._db.executemany(
                 "INSERT INTO property_history (object_id, name, value, timestamp_ms, source_type, source_id, user_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
@@ -403,6 +445,9 @@ class Store:
 
     def link(self, links: Iterable[Link]) -> None:
         with self.atomic():
+            if self._watched():
+                self._link_watched(list(links))
+                return
             self._db.executemany(
                 "INSERT OR IGNORE INTO association (from_id, to_id, to_kind, category, type_id) VALUES (?, ?, ?, ?, ?)",
                 [
@@ -410,6 +455,22 @@ class Store:
                     for k in links
                 ],
             )
+
+    def _link_watched(self, links: list[Link]) -> None:
+        """Link one by one, telling the observer which links are new."""
+        new = []
+        for k in links:
+            cursor = self._db.execute(
+                "INSERT OR IGNORE INTO association (from_id, to_id, to_kind, category, type_id) VALUES (?, ?, ?, ?, ?)",
+                (int(k.from_id), int(k.to_id), k.to_kind, k.category, k.type_id),
+            )
+            if cursor.rowcount:
+                row = self._db.execute(
+                    "SELECT kind FROM object WHERE id = ?", (int(k.from_id),)
+                ).fetchone()
+                if row is not None:
+                    new.append((row[0], k.from_id, k.to_kind, k.to_id))
+        self.observer.linked(new)
 
     def links_from(
         self, from_ids: Iterable[str], to_kind: "str | ObjectKind"
@@ -434,6 +495,70 @@ class Store:
             )
         return found
 
+    # Imports (sandbox/imports.py): the job as JSON, its files' text apart.
+
+    def save_import(self, import_id: str, body: dict, active: bool) -> None:
+        with self.atomic():
+            self._db.execute(
+                "UPDATE import_job SET body = ?, active = ? WHERE id = ?",
+                (json.dumps(body), int(active), int(import_id)),
+            )
+
+    def add_import(self, import_id: str, body: dict, files: dict[str, str]) -> None:
+        with self.atomic():
+            self._db.execute(
+                "INSERT INTO import_job (id, body, files, active) VALUES (?, ?, ?, 1)",
+                (int(import_id), json.dumps(body), json.dumps(files)),
+            )
+
+    def imports(
+        self, *, active_only: bool = False, after: int = 0, limit: int = -1
+    ) -> list[dict]:
+        test = "active = 1 AND " if active_only else ""
+        sql = f"SELECT body FROM import_job WHERE {test}id > ? ORDER BY id LIMIT ?"  # noqa: S608
+        with self._lock:
+            rows = self._db.execute(sql, (after, limit)).fetchall()
+        return [json.loads(row[0]) for row in rows]
+
+    def import_files(self, import_id: str) -> dict[str, str]:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT files FROM import_job WHERE id = ?", (_object_id(import_id),)
+            ).fetchone()
+        return json.loads(row[0]) if row else {}
+
+    def add_import_errors(self, import_id: str, bodies: list[dict]) -> None:
+        with self.atomic():
+            self._db.executemany(
+                "INSERT INTO import_error (import_id, body) VALUES (?, ?)",
+                [(int(import_id), json.dumps(body)) for body in bodies],
+            )
+
+    def import_errors(
+        self, import_id: str, after: int, limit: int
+    ) -> list[tuple[int, dict]]:
+        """(seq, error) pairs of one import after ``after``, in order."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, body FROM import_error WHERE import_id = ? AND seq > ?"
+                " ORDER BY seq LIMIT ?",
+                (_object_id(import_id), after, limit),
+            ).fetchall()
+        return [(seq, json.loads(body)) for seq, body in rows]
+
+    def meta(self, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT value FROM meta WHERE key = ?", (key,)
+            ).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.atomic():
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value)
+            )
+
     # Merges
 
     def survivors(
@@ -451,15 +576,26 @@ class Store:
             rows = self._db.execute(sql, [_kind_name(kind), *numbers]).fetchall()
         return {str(old): str(survivor) for old, survivor in rows}
 
-    def merge(self, survivor: Record, absorbed: Iterable[Record]) -> None:
+    def merge(
+        self, survivor: Record, absorbed: Iterable[Record], source: Source = API
+    ) -> None:
         """Replace the absorbed records by ``survivor``: rows, unique values, links.
 
         ``survivor`` may be one of the absorbed records' IDs (the primary keeps
         its ID) or a new one. Their former IDs then resolve to it.
         """
+        absorbed = list(absorbed)
         gone = [int(r.id) for r in absorbed if r.id != survivor.id]
         new = int(survivor.id)
         with self.atomic():
+            if self._watched():
+                self.observer.merged(
+                    survivor.kind,
+                    [r.id for r in absorbed],
+                    survivor.id,
+                    survivor.updated_ms,
+                    source,
+                )
             self._db.executemany(
                 "DELETE FROM object WHERE id = ?", [(old,) for old in gone]
             )
@@ -501,6 +637,8 @@ class Store:
                 "custom_property",
                 "association",
                 "merged_id",
+                "import_job",
+                "import_error",
             ):
                 self._db.execute(f"DELETE FROM {table}")  # noqa: S608
             self._definitions = self._load_definitions()

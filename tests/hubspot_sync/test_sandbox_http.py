@@ -156,6 +156,13 @@ def test_it_describes_and_changes_its_config(sandbox_api):
             "search_per_second": 5,
         },
         "portal_id": 1234567,
+        "webhooks": {
+            "url": None,
+            "own_changes": False,
+            "delivered": 0,
+            "failed": 0,
+            "queued": 0,
+        },
     }
     assert sandbox_api.post(READ, EMPTY_READ).headers["X-HubSpot-RateLimit-Max"] == "50"
 

@@ -32,6 +32,13 @@ REALISTIC = {
         "search_per_second": 5,
     },
     "portal_id": 1234567,
+    "webhooks": {
+        "url": None,
+        "own_changes": False,
+        "delivered": 0,
+        "failed": 0,
+        "queued": 0,
+    },
 }
 
 

@@ -79,6 +79,19 @@ class Command(BaseCommand):
         parser.add_argument(
             "--reset", action="store_true", help="wipe the sandbox's records first"
         )
+        parser.add_argument(
+            "--webhook-url",
+            help="POST signed webhook batches here when records change (loopback only)",
+        )
+        parser.add_argument(
+            "--webhook-secret",
+            help="the app's client secret that signs them (required with --webhook-url)",
+        )
+        parser.add_argument(
+            "--webhook-own-changes",
+            action="store_true",
+            help="deliver changes made through the API too, not only people's",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not is_loopback(options["host"]):
@@ -127,6 +140,9 @@ class Command(BaseCommand):
                 profile=options["profile"],
                 hold_seconds=options["hold_seconds"],
                 search_per_second=options["search_limit"],
+                webhook_url=options["webhook_url"],
+                webhook_secret=options["webhook_secret"],
+                webhook_own_changes=options["webhook_own_changes"],
             )
         except ValueError as error:
             raise CommandError(str(error)) from None
@@ -140,4 +156,6 @@ def _settings(server: SandboxServer) -> str:
         parts.append(f"hold {config['hold_seconds']:g}s")
     quirks = ", ".join(f"{name}={rate:g}" for name, rate in config["quirks"].items())
     parts.append(f"quirks: {quirks or 'none'}")
+    if config["webhooks"]["url"]:
+        parts.append(f"webhooks to {config['webhooks']['url']}")
     return "; ".join(parts)

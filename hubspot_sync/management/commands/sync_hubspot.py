@@ -24,8 +24,25 @@ class Command(BaseCommand):
             + ", ".join(RETRYABLE_STATES),
         )
 
-    def handle(self, *args, wait: bool, retry: list[str], verbosity: int, **options):
-        run = engine.create_run(trigger="command", retry=tuple(retry))
+        parser.add_argument(
+            "--imports",
+            action="store_true",
+            help="Send never-sent items through HubSpot imports, however few "
+            "(without it: when there are TALLY_IMPORT_THRESHOLD or more).",
+        )
+
+    def handle(
+        self,
+        *args,
+        wait: bool,
+        retry: list[str],
+        imports: bool,
+        verbosity: int,
+        **options,
+    ):
+        run = engine.create_run(
+            trigger="command", retry=tuple(retry), via_imports=imports
+        )
         if not wait:
             tasks.enqueue("start_run", run.pk)
             self.stdout.write(
@@ -45,9 +62,13 @@ class Command(BaseCommand):
         )
 
     def _progress(self, run: SyncRun) -> None:
+        jobs = ", ".join(
+            f"import {job.hubspot_id or job.pk} {job.state}"
+            for job in run.import_jobs.filter(finished__isnull=True)
+        )
         self.stdout.write(
             f"\rRun {run.pk}: {run.get_phase_display()}, batch "
-            f"{run.batches_done}/{run.batches_total}",
+            f"{run.batches_done}/{run.batches_total}{'; ' + jobs if jobs else ''}",
             ending="",
         )
         self.stdout.flush()

@@ -22,7 +22,8 @@ from reconcile.tasks import enqueue_sweep
 
 DATA_FILE = Path(settings.BASE_DIR) / "data" / "online-retail-2010-12_2011-01.csv.gz"
 DEMO_TIMEOUT = 10  # seconds, the worker's HubSpot timeout in the demo
-WORKER_GRACE = 20  # seconds for django-q to finish the batches in hand
+WORKER_GRACE = 20
+IMPORT_SECONDS = 5  # the sandbox's processing time per import in the demo  # seconds for django-q to finish the batches in hand
 
 
 class Command(BaseCommand):
@@ -35,13 +36,21 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000, help="Dashboard port")
         parser.add_argument("--no-sync", action="store_true")
         parser.add_argument(
+            "--imports",
+            action="store_true",
+            help="Send the first sync through HubSpot imports (watch it on the "
+            "Jobs page) instead of batch upserts",
+        )
+        parser.add_argument(
             "--profile",
             default="realistic",
             help="Sandbox quirk profile: realistic (HubSpot's partial answers at "
             "low rates, the default) or clean",
         )
 
-    def handle(self, *args, port: int, no_sync: bool, profile: str, **options):
+    def handle(
+        self, *args, port: int, no_sync: bool, profile: str, imports: bool, **options
+    ):
         self._children: list[tuple[str, subprocess.Popen]] = []
         _require_free_port(port, "dashboard")
         _require_free_port(settings.SANDBOX_PORT, "HubSpot sandbox")
@@ -55,7 +64,7 @@ class Command(BaseCommand):
             url = f"http://127.0.0.1:{port}/"
             self.stdout.write(self.style.SUCCESS(f"\nDashboard: {url}   {self._login}"))
             if not no_sync:
-                self._sync_and_report()
+                self._sync_and_report(imports)
                 self._play_people_in_hubspot()
                 self._sweep_and_report()
             self.stdout.write(
@@ -102,7 +111,17 @@ class Command(BaseCommand):
 
     def _start_children(self, port: int, profile: str) -> None:
         manage = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py")]
-        sandbox = ["hubspot_sandbox", "--port", str(settings.SANDBOX_PORT)]
+        # The sandbox tells the dashboard of edits made "in HubSpot" by signed
+        # webhooks, as a HubSpot app subscription would.
+        sandbox = [
+            "hubspot_sandbox",
+            "--port",
+            str(settings.SANDBOX_PORT),
+            "--webhook-url",
+            f"http://127.0.0.1:{port}/hubspot/webhooks/",
+            "--webhook-secret",
+            settings.HUBSPOT_CLIENT_SECRET,
+        ]
         if profile != "clean":
             sandbox += ["--profile", profile, "--seed", "1"]
             sandbox += ["--hold-seconds", str(DEMO_TIMEOUT + 2)]
@@ -132,10 +151,15 @@ class Command(BaseCommand):
         for name, child in sorted(self._children, key=lambda pair: order[pair[0]]):
             _stop_group(child, timeout=WORKER_GRACE if name == "worker" else 5)
 
-    def _sync_and_report(self) -> None:
+    def _sync_and_report(self, imports: bool = False) -> None:
         started = time.monotonic()
         calls_before = ApiCall.objects.count()
-        call_command("sync_hubspot")
+        if imports:
+            # Long enough to watch STARTED, PROCESSING and DONE on the Jobs page.
+            SandboxControl(
+                settings.HUBSPOT_BASE_URL, settings.HUBSPOT_ACCESS_TOKEN
+            ).configure_imports(processing_seconds=IMPORT_SECONDS)
+        call_command("sync_hubspot", imports=imports)
         run = SyncRun.objects.order_by("-pk").first()
         while run.state in (SyncRun.State.QUEUED, SyncRun.State.RUNNING):
             time.sleep(1)

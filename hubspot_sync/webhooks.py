@@ -1,0 +1,437 @@
+"""HubSpot's webhooks: the receiver (POST /hubspot/webhooks/) and the task that acts on them.
+
+The receiver checks the v3 signature (api-facts §7, docs/webhooks.md), stores
+each event once and queues ``process_events``; it never calls HubSpot, so it
+answers well inside HubSpot's 5-second timeout. The task finds the items the
+events name, re-points an item whose record was merged away, and sends
+``records_changed`` so that reconcile re-checks their orders in one targeted
+sweep. Events about records Tally does not hold are kept and marked ignored.
+
+The signature is computed here and, separately, in the sandbox
+(hubspot_sync.sandbox.webhooks): the two implementations check each other in
+the end-to-end tests, and this one is also checked against HubSpot's
+published test vector.
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
+from django.utils.encoding import escape_uri_path
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+from django_q.tasks import async_task
+
+from hubspot_sync.models import (
+    ItemOutcome,
+    ObjectType,
+    Outcome,
+    SyncItem,
+    WebhookEvent,
+)
+from hubspot_sync.properties import FINGERPRINT_PROPERTY, STORE_KEY_PROPERTY
+from hubspot_sync.signals import records_changed
+
+logger = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-HubSpot-Signature-v3"
+TIMESTAMP_HEADER = "X-HubSpot-Request-Timestamp"
+MAX_AGE_MS = (
+    5 * 60 * 1000
+)  # "Reject the request if the timestamp is older than 5 minutes"
+MAX_EVENTS = 99  # "will be under 100 notifications"
+MAX_OCCURRED_AT = 253_402_300_800_000  # year 10000, in ms
+# api-facts §7, step 2: encodings decoded in the URI before signing.
+DECODINGS = (
+    ("%3A", ":"),
+    ("%2F", "/"),
+    ("%3F", "?"),
+    ("%40", "@"),
+    ("%21", "!"),
+    ("%24", "$"),
+    ("%27", "'"),
+    ("%28", "("),
+    ("%29", ")"),
+    ("%2A", "*"),
+    ("%2C", ","),
+    ("%3B", ";"),
+)
+# Legacy subscription prefixes and generic objectTypeIds (api-facts §7).
+LEGACY_TYPES = {"deal": ObjectType.DEAL, "line_item": ObjectType.LINE_ITEM}
+TYPE_IDS = {"0-3": ObjectType.DEAL, "0-8": ObjectType.LINE_ITEM}
+ASSOCIATION_ENDS = {"DEAL": ObjectType.DEAL, "LINE_ITEM": ObjectType.LINE_ITEM}
+CHECKED_ACTIONS = (
+    "propertyChange",
+    "deletion",
+    "merge",
+    "restore",
+    "associationChange",
+)
+# Properties whose change in HubSpot matters to Tally beside the synced ones:
+# the order checks read amounts and currencies.
+WATCHED_PROPERTIES = {
+    "amount",
+    "deal_currency_code",
+    "hs_line_item_currency_code",
+    FINGERPRINT_PROPERTY,
+    *STORE_KEY_PROPERTY.values(),
+}
+# Changes made through the API by an integration: Tally's own writes come
+# back this way (sourceId is the app's ID; unverified, see docs/webhooks.md).
+INTEGRATION_SOURCES = ("INTEGRATION", "API")
+
+
+class Refused(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        self.status = status
+        self.reason = reason
+        super().__init__(reason)
+
+
+# 1. The signature
+
+
+def signature_v3(secret: str, method: str, uri: str, body: bytes, timestamp: str):
+    """base64(HMAC-SHA256(secret, method + uri + body + timestamp)), api-facts §7."""
+    message = method.encode() + uri.encode() + body + timestamp.encode()
+    return base64.b64encode(
+        hmac.new(secret.encode(), message, hashlib.sha256).digest()
+    ).decode()
+
+
+def decode_uri(uri: str) -> str:
+    """The URI with HubSpot's listed percent-encodings decoded, and no others."""
+    for encoded, character in DECODINGS:
+        uri = uri.replace(encoded, character)
+    return uri
+
+
+def public_uri(request: HttpRequest) -> str:
+    """The full URI HubSpot called, as signed: TALLY_PUBLIC_URL's origin if set.
+
+    Behind a proxy the request's own scheme and host are the proxy's; set
+    TALLY_PUBLIC_URL to what HubSpot was given (docs/webhooks.md).
+    """
+    origin = settings.TALLY_PUBLIC_URL or f"{request.scheme}://{request.get_host()}"
+    path = escape_uri_path(request.path)
+    query = request.META.get("QUERY_STRING", "")
+    return decode_uri(origin + path + (f"?{query}" if query else ""))
+
+
+def verify(request: HttpRequest, now_ms: int | None = None) -> None:
+    """Refused(401) unless the request carries a fresh, valid v3 signature."""
+    secret = settings.HUBSPOT_CLIENT_SECRET
+    if not secret:
+        raise Refused(401, "HUBSPOT_CLIENT_SECRET is not set")
+    signature = request.headers.get(SIGNATURE_HEADER, "")
+    timestamp = request.headers.get(TIMESTAMP_HEADER, "")
+    if not signature or not timestamp:
+        raise Refused(401, "signature or timestamp header missing")
+    if not timestamp.isdigit():
+        raise Refused(401, "timestamp is not in milliseconds")
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    if abs(now_ms - int(timestamp)) > MAX_AGE_MS:
+        raise Refused(401, "timestamp more than 5 minutes away")
+    expected = signature_v3(
+        secret, request.method or "", public_uri(request), request.body, timestamp
+    )
+    if not hmac.compare_digest(expected.encode(), signature.encode()):
+        raise Refused(401, "signature does not match")
+
+
+# 2. The receiver
+
+
+@csrf_exempt
+@require_POST
+def receive(request: HttpRequest) -> HttpResponse:
+    try:
+        verify(request)
+        events = parse(request.body)
+    except Refused as refusal:
+        logger.warning(
+            "Webhook request refused (%s): %s", refusal.status, refusal.reason
+        )
+        return JsonResponse({"error": refusal.reason}, status=refusal.status)
+    new = store(events)
+    if new:
+        transaction.on_commit(lambda: enqueue(new))
+    logger.info(
+        "Webhook batch: %d events, %d new, %d already stored",
+        len(events),
+        len(new),
+        len(events) - len(new),
+    )
+    return JsonResponse({"received": len(events), "new": len(new)})
+
+
+def parse(body: bytes) -> list[dict[str, Any]]:
+    """The events of a batch; Refused(400) unless a JSON array of under 100 events."""
+    try:
+        events = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise Refused(400, "the body is not JSON") from None
+    if not isinstance(events, list):
+        raise Refused(400, "the body is not a JSON array")
+    if len(events) > MAX_EVENTS:
+        raise Refused(400, f"{len(events)} events; HubSpot sends under 100")
+    for position, event in enumerate(events):
+        if not isinstance(event, dict):
+            raise Refused(400, f"event {position} is not an object")
+        occurred = event.get("occurredAt")
+        if not isinstance(event.get("subscriptionType"), str) or not (
+            _is_int(occurred) and 0 <= occurred < MAX_OCCURRED_AT
+        ):
+            raise Refused(400, f"event {position} lacks subscriptionType or occurredAt")
+    return events
+
+
+def dedupe_key(event: dict[str, Any]) -> str:
+    """The event without attemptNumber, hashed: a retry of one event has the same key.
+
+    HubSpot says eventId alone "is not guaranteed to be unique" (api-facts §7).
+    """
+    same = {k: v for k, v in event.items() if k != "attemptNumber"}
+    canonical = json.dumps(same, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def store(events: list[dict[str, Any]]) -> list[int]:
+    """Store each event not stored yet; the ids of the new rows."""
+    new = []
+    with transaction.atomic():
+        for event in events:
+            key = dedupe_key(event)
+            try:
+                with transaction.atomic():
+                    row, created = WebhookEvent.objects.get_or_create(
+                        dedupe_key=key, defaults=_fields(event)
+                    )
+            except IntegrityError:  # the same event stored beside us just now
+                continue
+            if created:
+                new.append(row.pk)
+    return new
+
+
+def _fields(event: dict[str, Any]) -> dict[str, Any]:
+    object_type, _ = classify(event)
+    value = event.get("propertyValue")
+    return {
+        "event_id": _int_or_none(event.get("eventId")),
+        "subscription_id": _int_or_none(event.get("subscriptionId")),
+        "portal_id": _int_or_none(event.get("portalId")),
+        "subscription_type": event["subscriptionType"][:64],
+        "object_type": object_type or "",
+        "object_id": _text(event.get("objectId"))[:32],
+        "property_name": _text(event.get("propertyName"))[:200],
+        "property_value": "" if value is None else _text(value),
+        "change_source": _text(event.get("changeSource"))[:64],
+        "occurred_at": datetime.fromtimestamp(event["occurredAt"] / 1000, tz=UTC),
+        "attempt_number": min(
+            max(_int_or_none(event.get("attemptNumber")) or 0, 0), 32767
+        ),
+        "payload": event,
+    }
+
+
+def enqueue(event_ids: list[int]) -> None:
+    async_task(
+        "hubspot_sync.webhooks.process_events",
+        event_ids,
+        task_name=f"webhooks-{event_ids[0]}-{event_ids[-1]}",
+    )
+
+
+# 3. Processing
+
+
+def classify(event: dict[str, Any]) -> tuple[str | None, str]:
+    """(Tally's object type or None, the action) of an event."""
+    kind, _, action = event.get("subscriptionType", "").partition(".")
+    if kind == "object":
+        return TYPE_IDS.get(str(event.get("objectTypeId", ""))), action
+    return LEGACY_TYPES.get(kind), action
+
+
+def process_events(event_ids: list[int]) -> dict[str, int]:
+    """Act on stored events (the django-q task); events already handled are skipped.
+
+    On an error nothing of the batch is kept but the events' failed state and
+    the error, so that a person sees them (the next sweep still checks).
+    """
+    try:
+        return _process(event_ids)
+    except Exception as exc:
+        logger.exception("Webhook events %s failed", event_ids)
+        WebhookEvent.objects.filter(
+            pk__in=event_ids, state=WebhookEvent.State.RECEIVED
+        ).update(
+            state=WebhookEvent.State.FAILED,
+            processed_at=timezone.now(),
+            detail=f"{type(exc).__name__}: {exc}"[:2000],
+        )
+        raise
+
+
+def _process(event_ids: list[int]) -> dict[str, int]:
+    with transaction.atomic():
+        events = list(
+            WebhookEvent.objects.filter(
+                pk__in=event_ids, state=WebhookEvent.State.RECEIVED
+            ).order_by("occurred_at", "pk")
+        )
+        claimed = WebhookEvent.objects.filter(
+            pk__in=[e.pk for e in events], state=WebhookEvent.State.RECEIVED
+        ).update(state=WebhookEvent.State.PROCESSED, processed_at=timezone.now())
+        if claimed != len(events):  # another worker took some: let it do them
+            transaction.set_rollback(True)
+            return {"processed": 0, "ignored": 0}
+        checked: set[int] = set()
+        ignored: dict[int, str] = {}
+        for event in events:
+            items, why = _act(event)
+            if items:
+                checked.update(items)
+            else:
+                ignored[event.pk] = why
+        for reason in set(ignored.values()):
+            WebhookEvent.objects.filter(
+                pk__in=[pk for pk, why in ignored.items() if why == reason]
+            ).update(state=WebhookEvent.State.IGNORED, detail=reason)
+        done = [e.pk for e in events if e.pk not in ignored]
+        if checked:
+            answers = records_changed.send(
+                sender=WebhookEvent, item_ids=sorted(checked), event_ids=done
+            )
+            names = [str(answer) for _, answer in answers if answer is not None]
+            WebhookEvent.objects.filter(pk__in=done).update(
+                detail=("Re-check: " + ", ".join(names)) if names else "Re-check asked"
+            )
+    logger.info(
+        "Webhook events: %d acted on (%d items), %d ignored",
+        len(done),
+        len(checked),
+        len(ignored),
+    )
+    return {"processed": len(done), "ignored": len(ignored)}
+
+
+def _act(event: WebhookEvent) -> tuple[list[int], str]:
+    """The items to re-check for one event, or none and why it is ignored."""
+    payload = event.payload
+    object_type, action = classify(payload)
+    if object_type is None:
+        return [], "Not a deal or a line item."
+    if action not in CHECKED_ACTIONS:
+        return [], f"Tally does not act on {action or 'this'} events."
+    if _own_write(payload):
+        return [], "Tally's own write, echoed by HubSpot."
+    if action == "merge":
+        return _merge(event, object_type)
+    ids = _ids(payload, action, object_type)
+    items = SyncItem.objects.filter(hubspot_id__in=[i for _, i in ids]).only(
+        "pk", "object_type", "hubspot_id", "properties"
+    )
+    wanted = set(ids)
+    found = [item for item in items if (item.object_type, item.hubspot_id) in wanted]
+    if not found:
+        return [], "No item of Tally's has this HubSpot ID."
+    if action == "propertyChange":
+        name = payload.get("propertyName") or ""
+        found = [
+            item
+            for item in found
+            if name in item.properties or name in WATCHED_PROPERTIES
+        ]
+        if not found:
+            return [], f"{name} is not a property Tally syncs."
+    return [item.pk for item in found], ""
+
+
+def _ids(payload, action: str, object_type: str) -> list[tuple[str, str]]:
+    if action == "associationChange":
+        start, _, end = str(payload.get("associationType", "")).partition("_TO_")
+        pairs = [
+            (ASSOCIATION_ENDS.get(start), payload.get("fromObjectId")),
+            (ASSOCIATION_ENDS.get(end), payload.get("toObjectId")),
+        ]
+        return [(t, _text(i)) for t, i in pairs if t and i is not None]
+    return [(object_type, _text(payload.get("objectId")))]
+
+
+def _merge(event: WebhookEvent, object_type: str) -> tuple[list[int], str]:
+    """Re-point items whose record was merged away to the survivor."""
+    payload = event.payload
+    survivor = _text(payload.get("newObjectId") or payload.get("primaryObjectId"))
+    if not survivor:
+        return [], "A merge event without primaryObjectId or newObjectId."
+    absorbed = {_text(i) for i in payload.get("mergedObjectIds") or []}
+    absorbed.add(_text(payload.get("primaryObjectId")))
+    absorbed.discard(survivor)
+    absorbed.discard("")
+    items = list(
+        SyncItem.objects.filter(
+            object_type=object_type, hubspot_id__in=[*absorbed, survivor]
+        )
+    )
+    if not items:
+        return [], "No item of Tally's has these HubSpot IDs."
+    outcomes = []
+    for item in items:
+        if item.hubspot_id == survivor:
+            continue
+        outcomes.append(
+            ItemOutcome(
+                item=item,
+                outcome=Outcome.UPDATED,
+                detail={
+                    "source": "webhook",
+                    "hubspot_id": survivor,
+                    "merged_into": survivor,
+                    "previous_hubspot_id": item.hubspot_id,
+                    "event": event.pk,
+                    "changed_at": payload.get("occurredAt"),
+                    "change_source": payload.get("changeSource"),
+                },
+            )
+        )
+        SyncItem.objects.filter(pk=item.pk).update(
+            hubspot_id=survivor, updated=timezone.now()
+        )
+    ItemOutcome.objects.bulk_create(outcomes)
+    return [item.pk for item in items], ""
+
+
+def _own_write(payload: dict[str, Any]) -> bool:
+    """A change this app made through the API: sourceId names the app itself."""
+    if payload.get("changeSource") not in INTEGRATION_SOURCES:
+        return False
+    source = _text(payload.get("sourceId")).rpartition(":")[2]
+    return bool(source) and source == _text(payload.get("appId"))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _int_or_none(value: Any) -> int | None:
+    """A whole number that fits the database's 64-bit column, else None."""
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if _is_int(value) and -(2**63) <= value < 2**63:
+        return value
+    return None
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)

@@ -1,0 +1,96 @@
+"""The jobs page: every HubSpot import with its state and polls, and a cancel
+for those that have not ended (operators; a confirmation, then a POST)."""
+
+from datetime import timedelta
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+
+from hubspot_sync import tasks
+from hubspot_sync.models import ImportJob
+from reconcile.models import AuditEntry
+
+JOBS_PER_PAGE = 50
+CANCEL_PERMISSION = "reconcile.retry_items"
+ACTIVE = ("QUEUED", "STARTED", "PROCESSING", "DEFERRED")
+# A poll this late means no worker is polling the job: it is stuck.
+OVERDUE = timedelta(minutes=2)
+
+
+@login_required
+def job_list(request: HttpRequest) -> HttpResponse:
+    return _page(request, confirm=None)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def job_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    job = get_object_or_404(ImportJob, pk=pk)
+    if not request.user.has_perm(CANCEL_PERMISSION):
+        return render(
+            request,
+            "reconcile/job_list.html",
+            {"forbidden": True, "page": None, "rows": []},
+            status=403,
+        )
+    if request.method == "GET":
+        return _page(request, confirm=job)
+
+    canceled = job.finished is None and tasks.cancel_import(
+        job.pk, request.user.get_username()
+    )
+    job.refresh_from_db()
+    AuditEntry.objects.create(
+        user=request.user,
+        username=request.user.get_username(),
+        action="cancel_import",
+        target=f"Import job {job.pk} (HubSpot import {job.hubspot_id or 'not started'})",
+        parameters={"job": job.pk, "hubspot_id": job.hubspot_id},
+        status=AuditEntry.Status.DONE if canceled else AuditEntry.Status.REFUSED,
+        result=(
+            f"Canceled; its {len(job.item_ids):,} items go by batch on the next sync."
+            if canceled
+            else f"Not canceled: the job is {job.get_state_display().lower()}."
+        ),
+        run_id=job.run_id,
+    )
+    if canceled:
+        messages.success(request, f"Import job {job.pk} canceled.")
+    else:
+        messages.warning(
+            request, f"Import job {job.pk} had ended already ({job.state})."
+        )
+    return redirect("reconcile:job-list")
+
+
+def _page(request: HttpRequest, confirm: ImportJob | None) -> HttpResponse:
+    jobs = ImportJob.objects.select_related("run").defer("item_ids")
+    page = Paginator(jobs.order_by("-pk"), JOBS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    now = timezone.now()
+    rows = [_row(job, now) for job in page]
+    context = {
+        "page": page,
+        "rows": rows,
+        "confirm": confirm,
+        "may_cancel": request.user.has_perm(CANCEL_PERMISSION),
+        "current": "job-list",
+    }
+    return render(request, "reconcile/job_list.html", context)
+
+
+def _row(job: ImportJob, now) -> dict:
+    active = job.finished is None and job.state in ACTIVE
+    overdue = bool(active and job.next_poll and now - job.next_poll > OVERDUE)
+    return {
+        "job": job,
+        "age": now - job.created,
+        "active": active,
+        "stuck": overdue or bool(active and job.deadline and now > job.deadline),
+    }

@@ -1,0 +1,201 @@
+"""The webhook task: which events lead to a re-check, and doing it twice is safe."""
+
+import pytest
+
+from hubspot_sync import webhooks
+from hubspot_sync.models import ItemOutcome, WebhookEvent
+from hubspot_sync.signals import records_changed
+from reconcile.models import Sweep
+from tests.factories import item, make_staged_order, make_store
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def orders():
+    store = make_store()
+    first = make_staged_order(store, "1001", lines=2)
+    second = make_staged_order(store, "1002", lines=1)
+    for key, hubspot_id in [
+        ("shop:1001", "501"),
+        ("shop:1001:1", "511"),
+        ("shop:1001:2", "512"),
+        ("shop:1002", "502"),
+        ("shop:1002:1", "521"),
+    ]:
+        found = item(key)
+        found.hubspot_id = hubspot_id
+        found.state = "verified"
+        found.save()
+    return first, second
+
+
+@pytest.fixture
+def signalled():
+    calls = []
+
+    def listener(sender, item_ids, event_ids, **kwargs):
+        calls.append((sorted(item_ids), sorted(event_ids)))
+
+    records_changed.connect(listener, sender=WebhookEvent)
+    yield calls
+    records_changed.disconnect(listener, sender=WebhookEvent)
+
+
+def stored(*events) -> list[int]:
+    bodies = [
+        {
+            "eventId": n,
+            "portalId": 1234567,
+            "appId": 1837263,
+            "occurredAt": 1788597072520 + n,
+            "attemptNumber": 0,
+            "changeSource": "CRM_UI",
+            "sourceId": "userId:1",
+        }
+        | e
+        for n, e in enumerate(events)
+    ]
+    return webhooks.store(bodies)
+
+
+def change(object_id, name="amount", kind="deal", **extra):
+    return {
+        "subscriptionType": f"{kind}.propertyChange",
+        "objectId": object_id,
+        "propertyName": name,
+        "propertyValue": "0",
+    } | extra
+
+
+def test_one_recheck_for_a_batch_and_a_second_run_does_nothing(orders, signalled):
+    first, second = orders
+    ids = stored(change(501), change(521, "quantity", "line_item"), change(501))
+
+    assert webhooks.process_events(ids) == {"processed": 3, "ignored": 0}
+    assert webhooks.process_events(ids) == {"processed": 0, "ignored": 0}
+
+    expected_items = sorted([item("shop:1001").pk, item("shop:1002:1").pk])
+    assert signalled == [(expected_items, ids)]
+    (sweep,) = Sweep.objects.all()
+    assert (sweep.trigger, sweep.scope) == (
+        "webhook",
+        {"orders": sorted([first.pk, second.pk])},
+    )
+    assert set(WebhookEvent.objects.values_list("state", flat=True)) == {
+        WebhookEvent.State.PROCESSED
+    }
+
+
+@pytest.mark.parametrize(
+    ("event", "why"),
+    [
+        (change(999), "No item of Tally's has this HubSpot ID."),
+        (change(501, "hs_next_step"), "hs_next_step is not a property Tally syncs."),
+        (
+            change(501, changeSource="INTEGRATION", sourceId="1837263"),
+            "Tally's own write, echoed by HubSpot.",
+        ),
+        (
+            {"subscriptionType": "contact.propertyChange", "objectId": 501},
+            "Not a deal or a line item.",
+        ),
+        (
+            {"subscriptionType": "deal.creation", "objectId": 501},
+            "Tally does not act on creation events.",
+        ),
+    ],
+    ids=["unknown record", "unsynced property", "own write", "contact", "creation"],
+)
+def test_events_tally_has_no_use_for_are_kept_and_ignored(
+    orders, signalled, event, why
+):
+    ids = stored(event)
+
+    assert webhooks.process_events(ids) == {"processed": 0, "ignored": 1}
+
+    assert list(WebhookEvent.objects.values_list("state", "detail")) == [
+        (WebhookEvent.State.IGNORED, why)
+    ]
+    assert signalled == []
+    assert not Sweep.objects.exists()
+
+
+def test_generic_subscriptions_deletions_and_association_changes_are_checked(
+    orders, signalled
+):
+    ids = stored(
+        {
+            "subscriptionType": "object.propertyChange",
+            "objectTypeId": "0-8",
+            "objectId": 511,
+            "propertyName": "price",
+            "propertyValue": "1",
+        },
+        {"subscriptionType": "deal.deletion", "objectId": 502},
+        {
+            "subscriptionType": "line_item.associationChange",
+            "objectId": 512,
+            "associationType": "LINE_ITEM_TO_DEAL",
+            "fromObjectId": 512,
+            "toObjectId": 501,
+            "associationRemoved": True,
+        },
+        {"subscriptionType": "line_item.restore", "objectId": 521},
+    )
+
+    assert webhooks.process_events(ids) == {"processed": 4, "ignored": 0}
+
+    keys = ["shop:1001:1", "shop:1002", "shop:1001:2", "shop:1001", "shop:1002:1"]
+    assert signalled == [(sorted(item(k).pk for k in keys), ids)]
+
+
+def test_a_merge_re_points_the_absorbed_items_once(orders, signalled):
+    ids = stored(
+        {
+            "subscriptionType": "deal.merge",
+            "objectId": 503,
+            "primaryObjectId": 501,
+            "mergedObjectIds": [502],
+            "newObjectId": 503,
+            "numberOfPropertiesMoved": 4,
+        }
+    )
+
+    webhooks.process_events(ids)
+    webhooks.process_events(ids)
+
+    assert (item("shop:1001").hubspot_id, item("shop:1002").hubspot_id) == (
+        "503",
+        "503",
+    )
+    outcomes = ItemOutcome.objects.filter(detail__source="webhook").order_by(
+        "detail__previous_hubspot_id"
+    )
+    assert [
+        (
+            o.item.key,
+            o.outcome,
+            o.detail["previous_hubspot_id"],
+            o.detail["merged_into"],
+        )
+        for o in outcomes
+    ] == [
+        ("shop:1001", "updated", "501", "503"),
+        ("shop:1002", "updated", "502", "503"),
+    ]
+
+
+def test_a_failure_marks_the_events_failed(orders, monkeypatch):
+    ids = stored(change(501))
+
+    def broken(event):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(webhooks, "_act", broken)
+    with pytest.raises(RuntimeError):
+        webhooks.process_events(ids)
+
+    assert list(WebhookEvent.objects.values_list("state", "detail")) == [
+        (WebhookEvent.State.FAILED, "RuntimeError: database went away")
+    ]

@@ -1,0 +1,151 @@
+"""End to end: the sandbox delivers webhooks to a live Tally, which re-checks at once.
+
+The sandbox posts signed batches to the live server from its own thread;
+with django-q in sync mode the receiver's task and the targeted sweep run in
+the live server's request, so the change is on the item when the sandbox's
+delivery has been answered (``flush`` waits for that, with a deadline).
+"""
+
+import pytest
+from django_q.conf import Conf
+
+from hubspot_sync import engine, reasons
+from hubspot_sync.models import ItemOutcome, ItemState, Outcome, WebhookEvent
+from hubspot_sync.sandbox.clock import iso
+from hubspot_sync.sandbox.remote import SandboxControl
+from reconcile.models import Sweep
+from tests.factories import item, make_staged_order, make_store
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SECRET = "e2e-client-secret"
+
+
+@pytest.fixture
+def synced(hubspot, live_server, settings, monkeypatch):
+    """Orders 1001 (two lines) and 1002 synced, then the sandbox delivering to Tally."""
+    monkeypatch.setattr(Conf, "SYNC", True)
+    settings.HUBSPOT_CLIENT_SECRET = SECRET
+    settings.TALLY_PUBLIC_URL = ""
+    store = make_store()
+    make_staged_order(store, "1001", lines=2)
+    make_staged_order(store, "1002", lines=1)
+    engine.run_inline(engine.create_run().pk)
+    assert set(item(k).state for k in ("shop:1001", "shop:1001:1", "shop:1002")) == {
+        ItemState.VERIFIED
+    }
+    hubspot.app.webhooks.configure(f"{live_server.url}/hubspot/webhooks/", SECRET)
+    return hubspot
+
+
+def control(hubspot) -> SandboxControl:
+    return SandboxControl(hubspot.url, "sandbox-token")
+
+
+def delivered(hubspot) -> None:
+    assert hubspot.app.webhooks.flush(timeout=30)
+    assert hubspot.app.webhooks.describe()["failed"] == 0
+
+
+def test_an_edit_in_hubspot_becomes_a_mismatch_with_its_time_and_source(synced):
+    line = item("shop:1001:2")
+    stored_quantity = line.properties["quantity"]
+
+    control(synced).edit("line_items", line.hubspot_id, {"quantity": "7"}, 5550001)
+    delivered(synced)
+
+    event = WebhookEvent.objects.get(property_name="quantity")
+    assert (
+        event.subscription_type,
+        event.object_type,
+        event.object_id,
+        event.property_value,
+        event.change_source,
+        event.state,
+    ) == (
+        "line_item.propertyChange",
+        "line_items",
+        line.hubspot_id,
+        "7",
+        "CRM_UI",
+        WebhookEvent.State.PROCESSED,
+    )
+    line = item("shop:1001:2")
+    assert (line.state, line.reason_code) == (ItemState.MISMATCH, reasons.MISMATCH.code)
+    outcome = line.outcomes.filter(outcome=Outcome.MISMATCH).get()
+    changed_at = iso(int(event.occurred_at.timestamp() * 1000))
+    assert outcome.detail["mismatches"] == {
+        "quantity": {
+            "store": stored_quantity,
+            "hubspot": "7",
+            "changed_at": changed_at,
+            "source": "CRM_UI",
+            "source_id": "userId:5550001",
+            "user_id": 5550001,
+        }
+    }
+    # One targeted re-check of that order, no full sweep.
+    (sweep,) = Sweep.objects.all()
+    assert (sweep.trigger, sweep.scope, sweep.state) == (
+        "webhook",
+        {"orders": [line.line_item.order_id]},
+        Sweep.State.DONE,
+    )
+    assert event.detail == f"Re-check: Sweep {sweep.pk} (queued)"
+    assert item("shop:1001").state == ItemState.VERIFIED
+    assert item("shop:1002").state == ItemState.VERIFIED
+
+
+def test_a_merge_re_points_the_item_to_the_surviving_record(synced):
+    kept, merged = item("shop:1001"), item("shop:1002")
+    old_id = merged.hubspot_id
+
+    control(synced)._post(
+        "/_sandbox/merge/deals",
+        {"primary": kept.hubspot_id, "merged": merged.hubspot_id},
+    )
+    delivered(synced)
+
+    merged = item("shop:1002")
+    assert merged.hubspot_id == kept.hubspot_id
+    repoint = ItemOutcome.objects.get(item=merged, detail__source="webhook")
+    event = WebhookEvent.objects.get(subscription_type="deal.merge")
+    assert repoint.outcome == Outcome.UPDATED
+    assert repoint.detail == {
+        "source": "webhook",
+        "hubspot_id": kept.hubspot_id,
+        "merged_into": kept.hubspot_id,
+        "previous_hubspot_id": old_id,
+        "event": event.pk,
+        "changed_at": event.payload["occurredAt"],
+        "change_source": "CRM_UI",
+    }
+    (sweep,) = Sweep.objects.all()
+    assert sorted(sweep.scope["orders"]) == sorted([kept.order.pk, merged.order.pk])
+
+
+def test_a_deletion_in_hubspot_makes_the_item_not_found(synced):
+    line = item("shop:1002:1")
+
+    control(synced).archive("line_items", line.hubspot_id)
+    delivered(synced)
+
+    line = item("shop:1002:1")
+    assert (line.state, line.reason_code) == (
+        ItemState.NOT_FOUND,
+        reasons.RECORD_ARCHIVED.code,
+    )
+    assert WebhookEvent.objects.get().state == WebhookEvent.State.PROCESSED
+
+
+def test_a_record_tally_does_not_know_is_stored_and_ignored(synced):
+    control(synced).plant("deals", {"dealname": "Made by hand"})
+    delivered(synced)
+
+    event = WebhookEvent.objects.get()
+    assert (event.subscription_type, event.state, event.detail) == (
+        "deal.creation",
+        WebhookEvent.State.IGNORED,
+        "Tally does not act on creation events.",
+    )
+    assert not Sweep.objects.exists()
