@@ -334,3 +334,11 @@ def test_the_command_takes_the_webhook_options(tmp_path):
             "--webhook-url",
             "http://127.0.0.1:9/hooks/",
         )
+
+
+def test_rows_of_the_apps_own_imports_are_its_own_changes():
+    """The demo's import backfill once echoed 80,000 creation events back."""
+    from hubspot_sync.sandbox.webhooks import _own
+
+    assert _own({"changeSource": "IMPORT", "sourceId": "51203"}) is True
+    assert _own({"changeSource": "CRM_UI", "sourceId": "userId:2934716"}) is False
