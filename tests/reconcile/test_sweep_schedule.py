@@ -6,7 +6,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
-from django_q.models import OrmQ, Schedule
+from django_q.models import Schedule
 
 from hubspot_sync import engine
 from hubspot_sync.models import SyncRun
@@ -84,11 +84,21 @@ def test_the_schedule_fails_a_sweep_that_outlived_its_task():
     assert started is not None and started.pk != dead.pk
 
 
-def test_the_scheduled_task_queues_the_sweep_with_its_own_timeout():
+@pytest.fixture
+def queued_tasks(monkeypatch):
+    """What is handed to django-q, whichever broker (ORM or Redis) is set."""
+    handed: list[tuple[str, tuple, dict]] = []
+    monkeypatch.setattr(
+        tasks, "async_task", lambda func, *args, **kw: handed.append((func, args, kw))
+    )
+    return handed
+
+
+def test_the_scheduled_task_queues_the_sweep_with_its_own_timeout(queued_tasks):
     sweep_id = tasks.scheduled_sweep()
 
-    task = OrmQ.objects.get().task
-    assert (task["func"], task["args"], task["timeout"]) == (
+    ((func, args, options),) = queued_tasks
+    assert (func, args, options["timeout"]) == (
         "reconcile.tasks.run_sweep",
         (sweep_id,),
         TASK_TIMEOUT_SECONDS,
@@ -121,14 +131,14 @@ def test_the_command_runs_a_sweep_and_prints_the_counts(hubspot):
     assert sweep.trigger == "command"
 
 
-def test_the_command_queues_a_sweep_without_wait():
+def test_the_command_queues_a_sweep_without_wait(queued_tasks):
     out = StringIO()
 
     call_command("reconcile_hubspot", stdout=out)
 
     sweep = Sweep.objects.get()
     assert sweep.state == Sweep.State.QUEUED
-    assert OrmQ.objects.get().task["args"] == (sweep.pk,)
+    assert [args for _, args, _ in queued_tasks] == [(sweep.pk,)]
     assert out.getvalue().startswith(
         f"Sweep {sweep.pk} queued; a qcluster worker runs it. Counts now:\n"
     )
