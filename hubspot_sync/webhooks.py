@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
@@ -136,7 +137,8 @@ def verify(request: HttpRequest, now_ms: int | None = None) -> None:
     timestamp = request.headers.get(TIMESTAMP_HEADER, "")
     if not signature or not timestamp:
         raise Refused(401, "signature or timestamp header missing")
-    if not timestamp.isdigit():
+    # isdigit() alone accepts "²" and other digits int() refuses.
+    if not (timestamp.isascii() and timestamp.isdigit()):
         raise Refused(401, "timestamp is not in milliseconds")
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     if abs(now_ms - int(timestamp)) > MAX_AGE_MS:
@@ -151,10 +153,23 @@ def verify(request: HttpRequest, now_ms: int | None = None) -> None:
 # 2. The receiver
 
 
+def _read_body(request: HttpRequest) -> None:
+    """Read the body once, within DATA_UPLOAD_MAX_MEMORY_SIZE, or Refused(400).
+
+    Django's own refusal is an HTML page and a logged traceback for each
+    oversized request from anyone; under 100 events is far below the limit.
+    """
+    try:
+        request.body  # noqa: B018  (reads and caches it)
+    except RequestDataTooBig:
+        raise Refused(400, "the body is larger than HubSpot's batches") from None
+
+
 @csrf_exempt
 @require_POST
 def receive(request: HttpRequest) -> HttpResponse:
     try:
+        _read_body(request)
         verify(request)
         events = parse(request.body)
     except Refused as refusal:
@@ -178,7 +193,8 @@ def parse(body: bytes) -> list[dict[str, Any]]:
     """The events of a batch; Refused(400) unless a JSON array of under 100 events."""
     try:
         events = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        # RecursionError: thousands of nested brackets, signed or not.
         raise Refused(400, "the body is not JSON") from None
     if not isinstance(events, list):
         raise Refused(400, "the body is not a JSON array")
@@ -426,7 +442,7 @@ def _is_int(value: Any) -> bool:
 
 def _int_or_none(value: Any) -> int | None:
     """A whole number that fits the database's 64-bit column, else None."""
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit():
         value = int(value)
     if _is_int(value) and -(2**63) <= value < 2**63:
         return value

@@ -171,6 +171,8 @@ def test_a_tampered_body_is_refused(client):
         {},
         {"X-HubSpot-Request-Timestamp": "1"},
         {"X-HubSpot-Signature-v3": "abc", "X-HubSpot-Request-Timestamp": "soon"},
+        # A digit to str.isdigit() that int() refuses: once a 500.
+        {"X-HubSpot-Signature-v3": "abc", "X-HubSpot-Request-Timestamp": "\u00b2"},
     ],
 )
 def test_missing_or_malformed_signature_headers_are_refused(client, headers):
@@ -247,6 +249,7 @@ def test_the_five_minute_window_is_exact():
         json.dumps([event(), "text"]).encode(),
         json.dumps([event(), event(occurredAt="yesterday")]).encode(),
         json.dumps([event(subscriptionType=None)]).encode(),
+        b"[" * 100_000,
     ],
     ids=[
         "not JSON",
@@ -256,6 +259,7 @@ def test_the_five_minute_window_is_exact():
         "not an object",
         "bad occurredAt",
         "no type",
+        "nested too deep",
     ],
 )
 def test_a_signed_but_malformed_batch_is_refused_whole(client, body):
@@ -263,6 +267,14 @@ def test_a_signed_but_malformed_batch_is_refused_whole(client, body):
 
     assert response.status_code == 400
     assert WebhookEvent.objects.count() == 0
+
+
+def test_an_event_id_that_is_no_number_is_stored_without_one(client, queued):
+    """QA: an eventId of "\u00b2" passed str.isdigit() and crashed int(): a 500."""
+    response = deliver(client, [event(eventId="\u00b2")])
+
+    assert response.status_code == 200
+    assert WebhookEvent.objects.get().event_id is None
 
 
 def test_99_events_are_taken(client, queued):
@@ -273,3 +285,13 @@ def test_99_events_are_taken(client, queued):
 
 def test_only_post_is_answered(client):
     assert client.get(PATH).status_code == 405
+
+
+def test_an_oversized_body_gets_a_json_400_and_nothing_is_stored(client, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+
+    response = deliver(client, b"[" + b" " * 5000 + b"]")
+
+    assert response.status_code == 400
+    assert response.json() == {"error": "the body is larger than HubSpot's batches"}
+    assert WebhookEvent.objects.count() == 0
