@@ -55,7 +55,7 @@ def latest_mismatches(items: list[SyncItem]) -> list[FieldDiff]:
                     store=values.get("store"),
                     hubspot=values.get("hubspot"),
                     changed_at=_moment(values.get("changed_at")),
-                    source=str(values.get("source") or ""),
+                    source=_source(values),
                 )
             )
     return diffs
@@ -67,3 +67,10 @@ def _moment(value) -> datetime | None:
     if isinstance(value, int | float) or str(value).isdigit():
         return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
     return parse_datetime(str(value).replace("Z", "+00:00"))
+
+
+def _source(values: dict) -> str:
+    """HubSpot's source of the change, with the user where it names one."""
+    source = str(values.get("source") or "")
+    user = values.get("user_id")
+    return f"{source}, user {user}" if source and user else source

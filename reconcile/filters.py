@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from hubspot_sync.models import (
     Association,
+    ImportJob,
     ItemOutcome,
     ItemState,
     ObjectType,
@@ -77,6 +78,12 @@ class ItemFilter(django_filters.FilterSet):
     code = django_filters.CharFilter(
         label="Reason code", field_name="reason_code", max_length=64
     )
+    job = django_filters.NumberFilter(
+        label="Import job",
+        method="in_job",
+        min_value=1,
+        help_text="The items one HubSpot import carried (the Jobs page)",
+    )
     ever = django_filters.ChoiceFilter(
         label="Ever had outcome",
         choices=Outcome.choices,
@@ -89,6 +96,14 @@ class ItemFilter(django_filters.FilterSet):
     class Meta:
         model = SyncItem
         fields: list[str] = []
+
+    def in_job(self, queryset, name, job_id):
+        ids = (
+            ImportJob.objects.filter(pk=job_id)
+            .values_list("item_ids", flat=True)
+            .first()
+        )
+        return queryset.filter(pk__in=ids or [])
 
     def ever_had(self, queryset, name, outcome):
         # Through the (outcome, item) index of the outcomes.

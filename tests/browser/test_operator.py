@@ -48,7 +48,7 @@ def test_an_operator_retries_a_mismatch_and_watches_it_verified(
     differences = page.get_by_role("table").filter(has_text="Store value")
     cells = differences.locator("tbody tr").first.locator("td").all_inner_texts()
     assert cells[:3] == ["quantity", "6", "60"]
-    assert cells[4] == "CRM_UI"
+    assert cells[4] == "CRM_UI, user 2934716"  # the sandbox's default person
 
     line = page.locator("#line-2")
     line.get_by_role("button", name="Retry…").click()

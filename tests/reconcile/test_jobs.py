@@ -139,3 +139,15 @@ def test_cancel_needs_the_csrf_token(client, django_user_model):
 
 def test_the_page_needs_a_login(client):
     assert client.get(JOBS).status_code == 302
+
+
+def test_each_job_links_to_exactly_its_items(viewer_client):
+    mine = make_job(state="DONE")
+    make_job(state="DONE")
+
+    page = viewer_client.get(reverse("reconcile:job-list"))
+    items = viewer_client.get(reverse("reconcile:item-list"), {"job": mine.pk})
+
+    assert f'href="/items/?job={mine.pk}">its items</a>' in page.text
+    keys = [row.record.key for row in items.context["table"].page.object_list]
+    assert keys == [SyncItem.objects.get(pk=mine.item_ids[0]).key]

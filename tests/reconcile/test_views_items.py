@@ -79,7 +79,12 @@ def test_it_shows_the_search_help_and_points_aria_at_what_exists(viewer_client):
         "Order number, SKU, HubSpot ID, start of a store key or reason code</span>"
     ) in response.text
     described = re.findall(r'aria-describedby="([^"]+)"', response.text)
-    assert described == ["id_q_helptext", "id_state_error", "id_ever_helptext"]
+    assert described == [
+        "id_q_helptext",
+        "id_state_error",
+        "id_job_helptext",
+        "id_ever_helptext",
+    ]
     ids = set(re.findall(r'id="([^"]+)"', response.text))
     assert {name for names in described for name in names.split()} <= ids
 
