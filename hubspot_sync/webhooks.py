@@ -32,8 +32,10 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from django_q.tasks import async_task
 
+from hubspot_sync import reasons
 from hubspot_sync.models import (
     ItemOutcome,
+    ItemState,
     ObjectType,
     Outcome,
     SyncItem,
@@ -403,8 +405,38 @@ def _merge(event: WebhookEvent, object_type: str) -> tuple[list[int], str]:
     if not items:
         return [], "No item of Tally's has these HubSpot IDs."
     outcomes = []
+    # One record keeps one store key. The survivor stays with the item that
+    # held it, else with the primary's item (HubSpot keeps the primary's
+    # values), else with the only item; every other absorbed item is gone,
+    # merged into a record that is not its own, and is said so plainly.
+    primary = _text(payload.get("primaryObjectId"))
+    owner = next((i for i in items if i.hubspot_id == survivor), None)
+    owner = owner or next((i for i in items if i.hubspot_id == primary), None)
+    owner = owner or (items[0] if len(items) == 1 else None)
     for item in items:
         if item.hubspot_id == survivor:
+            continue
+        if item is not owner:
+            reason = reasons.record_merged(survivor)
+            detail = {
+                "source": "webhook",
+                "hubspot_id": item.hubspot_id,
+                "merged_into": survivor,
+                "event": event.pk,
+                "changed_at": payload.get("occurredAt"),
+                "change_source": payload.get("changeSource"),
+            }
+            outcomes.append(
+                ItemOutcome(item=item, outcome=Outcome.NOT_FOUND, detail=detail)
+            )
+            SyncItem.objects.filter(pk=item.pk).update(
+                state=ItemState.NOT_FOUND,
+                state_changed=timezone.now(),
+                reason_code=reason.code,
+                reason=reason.text,
+                next_step=reason.next_step,
+                updated=timezone.now(),
+            )
             continue
         outcomes.append(
             ItemOutcome(

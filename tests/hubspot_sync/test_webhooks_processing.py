@@ -150,7 +150,8 @@ def test_generic_subscriptions_deletions_and_association_changes_are_checked(
     assert signalled == [(sorted(item(k).pk for k in keys), ids)]
 
 
-def test_a_merge_re_points_the_absorbed_items_once(orders, signalled):
+def test_a_merge_re_points_the_primarys_item_and_flags_the_other(orders, signalled):
+    """Two of Tally's deals merged: one record cannot carry two store keys."""
     ids = stored(
         {
             "subscriptionType": "deal.merge",
@@ -165,25 +166,39 @@ def test_a_merge_re_points_the_absorbed_items_once(orders, signalled):
     webhooks.process_events(ids)
     webhooks.process_events(ids)
 
-    assert (item("shop:1001").hubspot_id, item("shop:1002").hubspot_id) == (
-        "503",
-        "503",
+    primary, absorbed = item("shop:1001"), item("shop:1002")
+    assert (primary.hubspot_id, primary.state) == ("503", "verified")
+    assert (absorbed.hubspot_id, absorbed.state, absorbed.reason_code) == (
+        "502",
+        "not_found",
+        "RECORD_MERGED",
     )
-    outcomes = ItemOutcome.objects.filter(detail__source="webhook").order_by(
-        "detail__previous_hubspot_id"
-    )
-    assert [
-        (
-            o.item.key,
-            o.outcome,
-            o.detail["previous_hubspot_id"],
-            o.detail["merged_into"],
-        )
-        for o in outcomes
-    ] == [
-        ("shop:1001", "updated", "501", "503"),
-        ("shop:1002", "updated", "502", "503"),
+    outcomes = ItemOutcome.objects.filter(detail__source="webhook").order_by("pk")
+    assert [(o.item.key, o.outcome, o.detail["merged_into"]) for o in outcomes] == [
+        ("shop:1001", "updated", "503"),
+        ("shop:1002", "not_found", "503"),
     ]
+
+
+def test_a_merge_into_another_items_record_flags_the_absorbed_item(orders):
+    ids = stored(
+        {
+            "subscriptionType": "deal.merge",
+            "objectId": 501,
+            "primaryObjectId": 501,
+            "mergedObjectIds": [502],
+            "numberOfPropertiesMoved": 2,
+        }
+    )
+
+    webhooks.process_events(ids)
+
+    assert item("shop:1001").hubspot_id == "501"
+    absorbed = item("shop:1002")
+    assert (absorbed.state, absorbed.reason_code) == ("not_found", "RECORD_MERGED")
+    assert absorbed.reason.startswith(
+        "Someone merged the record into HubSpot record 501"
+    )
 
 
 def test_a_failure_marks_the_events_failed(orders, monkeypatch):

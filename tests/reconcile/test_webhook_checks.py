@@ -96,7 +96,8 @@ def test_an_edit_in_hubspot_becomes_a_mismatch_with_its_time_and_source(synced):
     assert item("shop:1002").state == ItemState.VERIFIED
 
 
-def test_a_merge_re_points_the_item_to_the_surviving_record(synced):
+def test_two_of_tallys_records_merged_in_hubspot_flag_the_absorbed_one(synced):
+    """One record cannot carry two store keys: the merged-away item is flagged."""
     kept, merged = item("shop:1001"), item("shop:1002")
     old_id = merged.hubspot_id
 
@@ -106,16 +107,20 @@ def test_a_merge_re_points_the_item_to_the_surviving_record(synced):
     )
     delivered(synced)
 
-    merged = item("shop:1002")
-    assert merged.hubspot_id == kept.hubspot_id
-    repoint = ItemOutcome.objects.get(item=merged, detail__source="webhook")
+    kept, merged = item("shop:1001"), item("shop:1002")
+    assert (merged.hubspot_id, merged.state, merged.reason_code) == (
+        old_id,
+        "not_found",
+        "RECORD_MERGED",
+    )
+    assert kept.state == "verified"
+    flagged = ItemOutcome.objects.get(item=merged, detail__source="webhook")
     event = WebhookEvent.objects.get(subscription_type="deal.merge")
-    assert repoint.outcome == Outcome.UPDATED
-    assert repoint.detail == {
+    assert flagged.outcome == Outcome.NOT_FOUND
+    assert flagged.detail == {
         "source": "webhook",
-        "hubspot_id": kept.hubspot_id,
+        "hubspot_id": old_id,
         "merged_into": kept.hubspot_id,
-        "previous_hubspot_id": old_id,
         "event": event.pk,
         "changed_at": event.payload["occurredAt"],
         "change_source": "CRM_UI",
