@@ -39,6 +39,14 @@ def job_cancel(request: HttpRequest, pk: int) -> HttpResponse:
             status=403,
         )
     if request.method == "GET":
+        if job.finished is not None or job.state not in ACTIVE:
+            # Nothing to stop: say so instead of offering a button.
+            messages.info(
+                request,
+                f"Import job {job.pk} has ended already "
+                f"({job.get_state_display().lower()}); there is nothing to cancel.",
+            )
+            return redirect("reconcile:job-list")
         return _page(request, confirm=job)
 
     canceled = job.finished is None and tasks.cancel_import(
@@ -93,4 +101,6 @@ def _row(job: ImportJob, now) -> dict:
         "age": now - job.created,
         "active": active,
         "stuck": overdue or bool(active and job.deadline and now > job.deadline),
+        # HubSpot is done, Tally is still reading the errors and the items back.
+        "verifying": job.finished is None and job.state not in ACTIVE,
     }

@@ -151,3 +151,24 @@ def test_each_job_links_to_exactly_its_items(viewer_client):
     assert f'href="/items/?job={mine.pk}">its items</a>' in page.text
     keys = [row.record.key for row in items.context["table"].page.object_list]
     assert keys == [SyncItem.objects.get(pk=mine.item_ids[0]).key]
+
+
+def test_asking_to_cancel_an_ended_job_says_so_without_a_button(operator_client):
+    job = make_job(state="DONE", finished=timezone.now())
+
+    response = operator_client.get(
+        reverse("reconcile:job-cancel", args=[job.pk]), follow=True
+    )
+
+    assert "has ended already (done); there is nothing to cancel." in response.text
+    assert "Cancel the import</button>" not in response.text
+    assert AuditEntry.objects.count() == 0
+
+
+def test_a_done_job_still_being_verified_says_so(viewer_client):
+    make_job(state="DONE", finished=None)
+    make_job(state="DONE", finished=timezone.now())
+
+    response = viewer_client.get(reverse("reconcile:job-list"))
+
+    assert response.text.count("Tally is reading its items back") == 1
