@@ -92,6 +92,10 @@ def for_error(
     )
     if "must not be negative" in message or "cannot be negative" in message:
         text, next_step = _BY_CODE["NEGATIVE_VALUE"]
+        # An import's row error names no specific code for it: name it here,
+        # so that the errors page groups it with the batch path's.
+        if code in ("", "UNKNOWN_ERROR"):
+            code = "NEGATIVE_VALUE"
     if property_name:
         text = f"{text.rstrip('.')} (property {property_name})."
     return Reason(

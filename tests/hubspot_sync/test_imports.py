@@ -184,3 +184,14 @@ def test_it_keeps_the_file_out_of_stored_calls(quick):
     assert "bytes" in post.request_body
     assert "Order 536365" not in post.request_body  # no row of the file
     assert "sandbox-token" not in post.request_body
+
+
+def test_a_negative_price_in_an_import_row_gets_the_negative_value_code():
+    from hubspot_sync import reasons
+
+    reason = reasons.for_error(
+        "", "UNKNOWN_ERROR", "price must not be negative, got -4.", "price"
+    )
+
+    assert reason.code == "NEGATIVE_VALUE"
+    assert reason.text.startswith("HubSpot refuses negative prices and amounts")
