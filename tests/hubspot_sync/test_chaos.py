@@ -181,8 +181,13 @@ def _recover_until_done(run_id: int, survivor, log, deadline: float) -> SyncRun:
 
 
 def test_every_item_ends_accounted_for_when_a_worker_dies_mid_run(
-    hubspot_portal, two_workers, tmp_path
+    hubspot_portal, two_workers, tmp_path, settings
 ):
+    # This process runs the recovery too (_recover_until_done): with the
+    # workers' lease, not the default 330 s. It once passed only thanks to the
+    # migration's every-minute schedule, which an earlier transactional test's
+    # flush removes.
+    settings.TALLY_LEASE_SECONDS = LEASE_SECONDS
     import_first_invoices(tmp_path, ROWS)
     bad = _spoil_prices(BAD_PRICES)
     (victim, _), (survivor, survivor_log) = two_workers
