@@ -340,9 +340,16 @@ def _end(job: ImportJob, state: str, from_states=WAITING) -> str | None:
         with client.recording(job.run_id, batch.pk):
             if state == State.DONE:
                 _settle_done(client, job, batch)
+                batch.state = SyncBatch.State.DONE
             else:
+                # The run page shows the batch: an import that did not finish
+                # must not read "Done" there.
                 _settle_unfinished(job, batch)
-        batch.state = SyncBatch.State.DONE
+                batch.state = SyncBatch.State.FAILED
+                batch.error = (
+                    f"The HubSpot import ended {state.lower()}; its items go by "
+                    f"batch on the next sync. {job.error}"
+                ).strip()[:2000]
     except Exception as exc:
         logger.exception("Import job %s failed inside Tally", job.pk)
         _settle_unfinished(job, batch, reasons.INTERNAL_ERROR)

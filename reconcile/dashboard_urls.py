@@ -9,6 +9,7 @@ urlpatterns = [
     path("runs/", pages.run_list, name="run-list"),
     path("runs/<int:pk>/", pages.run_detail, name="run-detail"),
     path("sweeps/", pages.sweep_list, name="sweep-list"),
+    path("webhooks/", pages.webhook_list, name="webhook-list"),
     path("calls/<int:pk>/", pages.call_detail, name="call-detail"),
     path("orders/<int:pk>/", pages.order_detail, name="order-detail"),
     path("", include("reconcile.list_urls")),

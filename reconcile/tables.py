@@ -26,6 +26,7 @@ from hubspot_sync.models import (
     SyncBatch,
     SyncItem,
     SyncRun,
+    WebhookEvent,
 )
 from hubspot_sync.text import EMPTY, format_duration
 from reconcile import categories
@@ -535,6 +536,44 @@ class SweepTable(DashboardTable):
         return "; ".join(found) or "nothing out of step"
 
     def render_error(self, value):
+        return clipped(value)
+
+
+class WebhookEventTable(DashboardTable):
+    """HubSpot's webhook events as stored, newest first, with what Tally did."""
+
+    received = tables.DateTimeColumn(format="j M Y H:i:s")
+    subscription_type = tables.Column(verbose_name="Event")
+    object_id = tables.Column(verbose_name="HubSpot ID")
+    property_name = tables.Column(verbose_name="Property", orderable=False)
+    property_value = tables.Column(verbose_name="New value", orderable=False)
+    change_source = tables.Column(verbose_name="Source", orderable=False)
+    occurred_at = tables.DateTimeColumn(verbose_name="In HubSpot", format="j M Y H:i:s")
+    state = tables.Column()
+    detail = tables.Column(
+        verbose_name="What Tally did", orderable=False, attrs={"td": {"class": "prose"}}
+    )
+
+    class Meta(DashboardTable.Meta):
+        model = WebhookEvent
+        fields = ()
+        order_by = ("-received",)
+        empty_text = (
+            "No webhook events yet. HubSpot sends them to /hubspot/webhooks/ once "
+            "the app subscribes (docs/webhooks.md)."
+        )
+
+    def render_state(self, record, value):
+        return badge(record.state, value)
+
+    def render_object_id(self, record, value):
+        url = reverse("reconcile:item-list")
+        return format_html('<a href="{}?q={}">{}</a>', url, value, value)
+
+    def render_property_value(self, value):
+        return clipped(value, 60)
+
+    def render_detail(self, value):
         return clipped(value)
 
 

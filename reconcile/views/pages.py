@@ -13,6 +13,7 @@ from hubspot_sync.models import (
     ObjectType,
     Outcome,
     SyncRun,
+    WebhookEvent,
 )
 from reconcile import answers, budget, diffs, queries
 from reconcile import overview as overview_figures
@@ -21,6 +22,7 @@ from reconcile.tables import (
     BatchTable,
     RunTable,
     SweepTable,
+    WebhookEventTable,
     call_rows,
     history_rows,
     line_rows,
@@ -194,3 +196,20 @@ def sweep_list(request: HttpRequest) -> HttpResponse:
     table = SweepTable(Sweep.objects.order_by("-created", "-pk"))
     RequestConfig(request).configure(table)
     return render(request, "reconcile/sweep_list.html", {"table": table})
+
+
+@login_required
+def webhook_list(request: HttpRequest) -> HttpResponse:
+    """What HubSpot's webhooks said, and what Tally made of each event."""
+    state = request.GET.get("state", "")
+    events = WebhookEvent.objects.defer("payload")
+    if state in WebhookEvent.State.values:
+        events = events.filter(state=state)
+    table = WebhookEventTable(events)
+    RequestConfig(request).configure(table)
+    context = {
+        "table": table,
+        "state": state,
+        "states": WebhookEvent.State.choices,
+    }
+    return render(request, "reconcile/webhook_list.html", context)

@@ -146,6 +146,13 @@ def test_a_cancel_ends_the_job_and_frees_its_items(traveller):
     assert HubSpotClient().get_import(job.hubspot_id).state == "CANCELED"
     item = SyncItem.objects.get(pk=job.item_ids[0])
     assert item.state == ItemState.UNKNOWN and item.reason_code == "IMPORT_CANCELED"
+    # The run page shows its batch as failed, with why, not "Done".
+    job.batch.refresh_from_db()
+    assert (job.batch.state, job.batch.error) == (
+        "failed",
+        "The HubSpot import ended canceled; its items go by batch on the next sync. "
+        + job.error,
+    )
     assert step("poll_import", job.pk) == []  # the queued poll finds it ended
     assert not engine.cancel_import(job.pk, "demo", lambda s, a: None)
 
