@@ -22,8 +22,8 @@ from reconcile.tasks import enqueue_sweep
 
 DATA_FILE = Path(settings.BASE_DIR) / "data" / "online-retail-2010-12_2011-01.csv.gz"
 DEMO_TIMEOUT = 10  # seconds, the worker's HubSpot timeout in the demo
-WORKER_GRACE = 20
-IMPORT_SECONDS = 5  # the sandbox's processing time per import in the demo  # seconds for django-q to finish the batches in hand
+WORKER_GRACE = 20  # seconds for django-q to finish the batches in hand
+IMPORT_SECONDS = 5  # the sandbox's processing time per import in the demo
 
 
 class Command(BaseCommand):
