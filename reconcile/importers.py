@@ -201,7 +201,10 @@ def _unreadable(line: int, exc: csv.Error, decoding: list[Undecoded]) -> Problem
     if decoding:
         reason = decoding[0][0].message
     elif reason.startswith("new-line character seen in unquoted field"):
-        reason = "a carriage return (CR) without a line feed: old Mac line ends, or not a text file"
+        reason = (
+            "a carriage return (CR) without a line feed: "
+            "old Mac line ends, or not a text file"
+        )
     elif reason.startswith("field larger than field limit"):
         reason = f"a field is longer than {csv.field_size_limit():,} characters"
     if line <= 1:
@@ -361,7 +364,10 @@ def _unit_price(raw: str) -> Decimal:
     if not match:
         raise ValueError(f"{_show(raw)} is not a price like 2.55")
     if len(match[1].lstrip("0")) > PRICE_DIGITS:
-        message = f"{_show(raw)} is too large (at most {PRICE_DIGITS} digits before the decimal point)"
+        message = (
+            f"{_show(raw)} is too large "
+            f"(at most {PRICE_DIGITS} digits before the decimal point)"
+        )
         raise ValueError(message)
     if match[2] and len(match[2]) > 3:
         raise ValueError(f"{_show(raw)} has more than 3 decimal places")

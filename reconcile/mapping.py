@@ -229,7 +229,10 @@ def mark_removed(item_ids: list[int]) -> None:
             **excluded,
             reason_code=REMOVED_FROM_STORE,
             reason="Removed from the order in the store; HubSpot still has it.",
-            next_step="Delete the line item in HubSpot (archive), or put the line back in the store.",
+            next_step=(
+                "Delete the line item in HubSpot (archive), "
+                "or put the line back in the store."
+            ),
         )
         items.filter(hubspot_id="", attempts=0).update(
             **excluded,

@@ -52,7 +52,8 @@ def test_it_drops_microseconds_as_before():
 def test_it_restages_more_than_a_thousand_changed_lines_at_once(tmp_path):
     header = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
     rows = [
-        f"{536365 + n // 50},85123A,WHITE HANGING HEART,{{q}},2010-12-01 08:26:00,2.55,17850.0,United Kingdom\n"
+        f"{536365 + n // 50},85123A,WHITE HANGING HEART,{{q}},"
+        "2010-12-01 08:26:00,2.55,17850.0,United Kingdom\n"
         for n in range(1100)
     ]
     first, second = tmp_path / "a.csv", tmp_path / "b.csv"

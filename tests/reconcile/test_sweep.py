@@ -494,7 +494,9 @@ def test_a_sweep_that_cannot_reach_hubspot_fails_without_the_token(
     assert done.state == Sweep.State.FAILED
     assert (
         done.error
-        == "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview"
+        == "Authentication credentials not found. This API supports OAuth 2.0 "
+        "authentication and you can find more details at "
+        "https://developers.hubspot.com/docs/methods/auth/oauth-overview"
     )
     assert "pat-secret-123" not in done.error
     assert done.calls == 1
