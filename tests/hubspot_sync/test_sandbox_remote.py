@@ -34,3 +34,9 @@ def test_it_ignores_proxy_settings_from_the_environment(hubspot, monkeypatch):
     )
 
     assert planted["properties"]["dealname"] == "Direct"
+
+
+def test_it_sets_the_sandboxs_import_processing_time(hubspot):
+    answer = SandboxControl(hubspot.url, "sandbox-token").configure_imports(5)
+
+    assert answer == {"processing_seconds": 5.0}
