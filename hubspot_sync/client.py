@@ -223,6 +223,12 @@ def _parse_object(raw: dict) -> ObjectResult:
     )
 
 
+def _next_after(answer: dict) -> str | None:
+    """The next page's ``after`` of a paged answer; None on the last page."""
+    after = ((answer.get("paging") or {}).get("next") or {}).get("after")
+    return str(after) if after is not None else None
+
+
 def _parse_import(raw: dict, call: ApiCall) -> ImportStatus:
     counters = (raw.get("metadata") or {}).get("counters") or {}
     return ImportStatus(
@@ -235,11 +241,10 @@ def _parse_import(raw: dict, call: ApiCall) -> ImportStatus:
 
 def _parse_import_error(raw: dict) -> ImportRowError:
     source = raw.get("sourceData") or {}
-    line = _int_or_none(source.get("lineNumber"))
     return ImportRowError(
         error_type=str(raw.get("errorType") or "UNKNOWN_ERROR"),
         message=str(raw.get("errorMessage") or ""),
-        line=line,
+        line=_int_or_none(source.get("lineNumber")),
         row=[str(value) for value in source.get("rowData") or []],
         invalid_value=str(raw.get("invalidValue") or ""),
         property_name=str(raw.get("extraContext") or ""),
@@ -337,11 +342,10 @@ class HubSpotClient:
         _, answer, call = self._send(
             "POST", f"/crm/v3/objects/{object_type}/search", body
         )
-        after = ((answer.get("paging") or {}).get("next") or {}).get("after")
         return SearchPage(
             total=int(answer.get("total") or 0),
             results=[_parse_object(r) for r in answer.get("results", [])],
-            after=str(after) if after is not None else None,
+            after=_next_after(answer),
             call=call,
         )
 
@@ -360,11 +364,10 @@ class HubSpotClient:
             "GET", f"/crm/v3/objects/{object_type}?{urlencode(query)}"
         )
         results = [_parse_object(r) for r in answer.get("results", [])]
-        after = ((answer.get("paging") or {}).get("next") or {}).get("after")
         return SearchPage(
             total=len(results),
             results=results,
-            after=str(after) if after is not None else None,
+            after=_next_after(answer),
             call=call,
         )
 
@@ -451,16 +454,18 @@ class HubSpotClient:
     def import_errors(
         self, import_id: str, after: str | None = None, limit: int = LIST_PAGE
     ) -> ImportErrorPage:
-        query = {"limit": str(limit), "includeErrorMessage": "true"}
-        query["includeRowData"] = "true"
+        query = {
+            "limit": str(limit),
+            "includeErrorMessage": "true",
+            "includeRowData": "true",
+        }
         if after:
             query["after"] = after
         path = f"/crm/v3/imports/{import_id}/errors?{urlencode(query)}"
         _, answer, call = self._send("GET", path)
-        after = ((answer.get("paging") or {}).get("next") or {}).get("after")
         return ImportErrorPage(
             errors=[_parse_import_error(e) for e in answer.get("results", [])],
-            after=str(after) if after is not None else None,
+            after=_next_after(answer),
             call=call,
         )
 

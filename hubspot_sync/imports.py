@@ -89,7 +89,9 @@ def _new_job(run_id: int, object_type: str, ids: list[int]) -> ImportJob:
         run_id=run_id, kind=SyncBatch.Kind.IMPORT, item_ids=ids
     )
     # The lease lasts as long as the job may: polls, deadline, then settling.
-    until = timezone.now() + _deadline() + timedelta(seconds=_lease_seconds())
+    until = (
+        timezone.now() + _deadline() + timedelta(seconds=settings.TALLY_LEASE_SECONDS)
+    )
     for start in range(0, len(ids), LEASE_CHUNK):
         SyncItem.objects.filter(pk__in=ids[start : start + LEASE_CHUNK]).update(
             lease_batch=batch, lease_until=until
@@ -101,10 +103,6 @@ def _new_job(run_id: int, object_type: str, ids: list[int]) -> ImportJob:
 
 def _deadline() -> timedelta:
     return timedelta(minutes=settings.TALLY_IMPORT_DEADLINE_MINUTES)
-
-
-def _lease_seconds() -> int:
-    return settings.TALLY_LEASE_SECONDS
 
 
 # Posting

@@ -48,9 +48,8 @@ logger = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-HubSpot-Signature-v3"
 TIMESTAMP_HEADER = "X-HubSpot-Request-Timestamp"
-MAX_AGE_MS = (
-    5 * 60 * 1000
-)  # "Reject the request if the timestamp is older than 5 minutes"
+# "Reject the request if the timestamp is older than 5 minutes"
+MAX_AGE_MS = 5 * 60 * 1000
 MAX_EVENTS = 99  # "will be under 100 notifications"
 MAX_OCCURRED_AT = 253_402_300_800_000  # year 10000, in ms
 # api-facts §7, step 2: encodings decoded in the URI before signing.
@@ -390,11 +389,12 @@ def _ids(payload, action: str, object_type: str) -> list[tuple[str, str]]:
 def _merge(event: WebhookEvent, object_type: str) -> tuple[list[int], str]:
     """Re-point items whose record was merged away to the survivor."""
     payload = event.payload
+    primary = _text(payload.get("primaryObjectId"))
     survivor = _text(payload.get("newObjectId") or payload.get("primaryObjectId"))
     if not survivor:
         return [], "A merge event without primaryObjectId or newObjectId."
     absorbed = {_text(i) for i in payload.get("mergedObjectIds") or []}
-    absorbed.add(_text(payload.get("primaryObjectId")))
+    absorbed.add(primary)
     absorbed.discard(survivor)
     absorbed.discard("")
     items = list(
@@ -409,53 +409,39 @@ def _merge(event: WebhookEvent, object_type: str) -> tuple[list[int], str]:
     # held it, else with the primary's item (HubSpot keeps the primary's
     # values), else with the only item; every other absorbed item is gone,
     # merged into a record that is not its own, and is said so plainly.
-    primary = _text(payload.get("primaryObjectId"))
     owner = next((i for i in items if i.hubspot_id == survivor), None)
     owner = owner or next((i for i in items if i.hubspot_id == primary), None)
     owner = owner or (items[0] if len(items) == 1 else None)
+    now = timezone.now()
     for item in items:
         if item.hubspot_id == survivor:
             continue
+        detail = {
+            "source": "webhook",
+            "merged_into": survivor,
+            "event": event.pk,
+            "changed_at": payload.get("occurredAt"),
+            "change_source": payload.get("changeSource"),
+        }
         if item is not owner:
             reason = reasons.record_merged(survivor)
-            detail = {
-                "source": "webhook",
-                "hubspot_id": item.hubspot_id,
-                "merged_into": survivor,
-                "event": event.pk,
-                "changed_at": payload.get("occurredAt"),
-                "change_source": payload.get("changeSource"),
-            }
+            detail["hubspot_id"] = item.hubspot_id
             outcomes.append(
                 ItemOutcome(item=item, outcome=Outcome.NOT_FOUND, detail=detail)
             )
             SyncItem.objects.filter(pk=item.pk).update(
                 state=ItemState.NOT_FOUND,
-                state_changed=timezone.now(),
+                state_changed=now,
                 reason_code=reason.code,
                 reason=reason.text,
                 next_step=reason.next_step,
-                updated=timezone.now(),
+                updated=now,
             )
             continue
-        outcomes.append(
-            ItemOutcome(
-                item=item,
-                outcome=Outcome.UPDATED,
-                detail={
-                    "source": "webhook",
-                    "hubspot_id": survivor,
-                    "merged_into": survivor,
-                    "previous_hubspot_id": item.hubspot_id,
-                    "event": event.pk,
-                    "changed_at": payload.get("occurredAt"),
-                    "change_source": payload.get("changeSource"),
-                },
-            )
-        )
-        SyncItem.objects.filter(pk=item.pk).update(
-            hubspot_id=survivor, updated=timezone.now()
-        )
+        detail["hubspot_id"] = survivor
+        detail["previous_hubspot_id"] = item.hubspot_id
+        outcomes.append(ItemOutcome(item=item, outcome=Outcome.UPDATED, detail=detail))
+        SyncItem.objects.filter(pk=item.pk).update(hubspot_id=survivor, updated=now)
     ItemOutcome.objects.bulk_create(outcomes)
     return [item.pk for item in items], ""
 

@@ -12,18 +12,13 @@ import urllib.request
 from urllib.parse import urlsplit
 
 from hubspot_sync.sandbox.server import is_loopback
+from hubspot_sync.sandbox.webhooks import NoRedirects
 
 logger = logging.getLogger(__name__)
 
-
 # Straight to the loopback address: no proxy from the environment (http_proxy
 # without no_proxy would send control calls elsewhere), no redirects followed.
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}), NoRedirects())
 
 
 class SandboxControl:

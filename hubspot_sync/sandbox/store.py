@@ -137,6 +137,13 @@ def _object_id(text: str) -> int | None:
 
 
 _COLUMNS = "id, kind, properties, created_ms, updated_ms, archived_ms"
+_HISTORY_COLUMNS = (
+    "object_id, name, value, timestamp_ms, source_type, source_id, user_id"
+)
+_LINK_SQL = (
+    "INSERT OR IGNORE INTO association (from_id, to_id, to_kind, category, type_id)"
+    " VALUES (?, ?, ?, ?, ?)"
+)
 
 
 class Store:
@@ -243,7 +250,11 @@ class Store:
             return {}
         marks = ",".join("?" * len(numbers))
         archived_test = "IS NOT NULL" if archived else "IS NULL"
-        sql = f"SELECT {_COLUMNS} FROM object WHERE kind = ? AND archived_ms {archived_test} AND id IN ({marks})"  # noqa: S608  (only placeholders are formatted in)
+        # Only placeholders and fixed tests are formatted in (S608).
+        sql = (
+            f"SELECT {_COLUMNS} FROM object"  # noqa: S608
+            f" WHERE kind = ? AND archived_ms {archived_test} AND id IN ({marks})"
+        )
         with self._lock:
             rows = self._db.execute(sql, [_kind_name(kind), *numbers]).fetchall()
         return {str(row[0]): _record(row) for row in rows}
@@ -256,7 +267,10 @@ class Store:
         if not values:
             return {}
         marks = ",".join("?" * len(values))
-        sql = f"SELECT value, object_id FROM unique_value WHERE kind = ? AND name = ? AND value IN ({marks})"  # noqa: S608
+        sql = (
+            "SELECT value, object_id FROM unique_value"  # noqa: S608
+            f" WHERE kind = ? AND name = ? AND value IN ({marks})"
+        )
         with self._lock:
             rows = self._db.execute(sql, [_kind_name(kind), name, *values]).fetchall()
         return {value: str(object_id) for value, object_id in rows}
@@ -266,7 +280,8 @@ class Store:
     ) -> list[Record]:
         archived_test = "IS NOT NULL" if archived else "IS NULL"
         sql = (
-            f"SELECT {_COLUMNS} FROM object WHERE kind = ? AND archived_ms {archived_test}"  # noqa: S608
+            f"SELECT {_COLUMNS} FROM object"  # noqa: S608
+            f" WHERE kind = ? AND archived_ms {archived_test}"
             " AND json_extract(properties, '$.' || json_quote(?)) = ? ORDER BY id"
         )
         with self._lock:
@@ -282,7 +297,11 @@ class Store:
         archived: bool = False,
     ) -> list[Record]:
         archived_test = "IS NOT NULL" if archived else "IS NULL"
-        sql = f"SELECT {_COLUMNS} FROM object WHERE kind = ? AND archived_ms {archived_test} AND id >= ? ORDER BY id LIMIT ?"  # noqa: S608
+        sql = (
+            f"SELECT {_COLUMNS} FROM object"  # noqa: S608
+            f" WHERE kind = ? AND archived_ms {archived_test} AND id >= ?"
+            " ORDER BY id LIMIT ?"
+        )
         with self._lock:
             rows = self._db.execute(sql, (_kind_name(kind), after, limit)).fetchall()
         return [_record(row) for row in rows]
@@ -312,7 +331,10 @@ class Store:
 
     def count(self, kind: "str | ObjectKind", *, archived: bool = False) -> int:
         archived_test = "IS NOT NULL" if archived else "IS NULL"
-        sql = f"SELECT count(*) FROM object WHERE kind = ? AND archived_ms {archived_test}"  # noqa: S608
+        sql = (
+            "SELECT count(*) FROM object"  # noqa: S608
+            f" WHERE kind = ? AND archived_ms {archived_test}"
+        )
         with self._lock:
             return self._db.execute(sql, (_kind_name(kind),)).fetchone()[0]
 
@@ -327,7 +349,8 @@ class Store:
             if self._watched():
                 self.observer.saving(records, self._existing([r.id for r in records]))
             self._db.executemany(
-                f"INSERT OR REPLACE INTO object ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",  # noqa: S608
+                f"INSERT OR REPLACE INTO object ({_COLUMNS})"  # noqa: S608
+                " VALUES (?, ?, ?, ?, ?, ?)",
                 [
                     (
                         int(r.id),
@@ -361,11 +384,16 @@ class Store:
                 yield record.kind, name, value, int(record.id)
 
     def _existing(self, object_ids: list[str]) -> set[str]:
+        return set(self._kinds(object_ids))
+
+    def _kinds(self, object_ids: list[str]) -> dict[str, str]:
+        """The kind of each of these records that exists, archived or not."""
         numbers = [n for n in map(_object_id, object_ids) if n is not None]
         if not numbers:
-            return set()
-        sql = f"SELECT id FROM object WHERE id IN ({','.join('?' * len(numbers))})"  # noqa: S608
-        return {str(row[0]) for row in self._db.execute(sql, numbers)}
+            return {}
+        marks = ",".join("?" * len(numbers))
+        sql = f"SELECT id, kind FROM object WHERE id IN ({marks})"  # noqa: S608
+        return {str(i): kind for i, kind in self._db.execute(sql, numbers)}
 
     def archive(
         self,
@@ -400,7 +428,8 @@ class Store:
                 entries = list(entries)
                 self.observer.history(entries, when_ms, source)
             self._db.executemany(
-                "INSERT INTO property_history (object_id, name, value, timestamp_ms, source_type, source_id, user_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO property_history ({_HISTORY_COLUMNS})"  # noqa: S608
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
                     (int(i), n, v, when_ms, source.type, source.id, source.user_id)
                     for i, n, v in entries
@@ -411,7 +440,7 @@ class Store:
         """Give ``to_id`` the versions ``from_id`` has (a merge into a new ID)."""
         with self.atomic():
             self._db.execute(
-                "INSERT INTO property_history (object_id, name, value, timestamp_ms, source_type, source_id, user_id)"
+                f"INSERT INTO property_history ({_HISTORY_COLUMNS})"  # noqa: S608
                 " SELECT ?, name, value, timestamp_ms, source_type, source_id, user_id"
                 " FROM property_history WHERE object_id = ? ORDER BY seq",
                 (int(to_id), int(from_id)),
@@ -429,7 +458,7 @@ class Store:
         if not numbers or not names:
             return found
         sql = (
-            "SELECT object_id, name, value, timestamp_ms, source_type, source_id, user_id"  # noqa: S608
+            f"SELECT {_HISTORY_COLUMNS}"  # noqa: S608
             f" FROM property_history WHERE object_id IN ({','.join('?' * len(numbers))})"
             f" AND name IN ({','.join('?' * len(names))})"
             " ORDER BY object_id, name, timestamp_ms DESC, seq DESC"
@@ -449,7 +478,7 @@ class Store:
                 self._link_watched(list(links))
                 return
             self._db.executemany(
-                "INSERT OR IGNORE INTO association (from_id, to_id, to_kind, category, type_id) VALUES (?, ?, ?, ?, ?)",
+                _LINK_SQL,
                 [
                     (int(k.from_id), int(k.to_id), k.to_kind, k.category, k.type_id)
                     for k in links
@@ -461,16 +490,19 @@ class Store:
         new = []
         for k in links:
             cursor = self._db.execute(
-                "INSERT OR IGNORE INTO association (from_id, to_id, to_kind, category, type_id) VALUES (?, ?, ?, ?, ?)",
+                _LINK_SQL,
                 (int(k.from_id), int(k.to_id), k.to_kind, k.category, k.type_id),
             )
             if cursor.rowcount:
-                row = self._db.execute(
-                    "SELECT kind FROM object WHERE id = ?", (int(k.from_id),)
-                ).fetchone()
-                if row is not None:
-                    new.append((row[0], k.from_id, k.to_kind, k.to_id))
-        self.observer.linked(new)
+                new.append(k)
+        kinds = self._kinds([str(int(k.from_id)) for k in new])
+        self.observer.linked(
+            [
+                (kinds[str(int(k.from_id))], k.from_id, k.to_kind, k.to_id)
+                for k in new
+                if str(int(k.from_id)) in kinds
+            ]
+        )
 
     def links_from(
         self, from_ids: Iterable[str], to_kind: "str | ObjectKind"
@@ -484,7 +516,8 @@ class Store:
         sql = (
             "SELECT a.from_id, a.to_id, a.category, a.type_id FROM association a"  # noqa: S608
             " JOIN object o ON o.id = a.to_id AND o.archived_ms IS NULL"
-            f" WHERE a.to_kind = ? AND a.from_id IN ({marks}) ORDER BY a.from_id, a.to_id, a.type_id"
+            f" WHERE a.to_kind = ? AND a.from_id IN ({marks})"
+            " ORDER BY a.from_id, a.to_id, a.type_id"
         )
         name = _kind_name(to_kind)
         with self._lock:
@@ -570,7 +603,8 @@ class Store:
             return {}
         marks = ",".join("?" * len(numbers))
         sql = (
-            f"SELECT id, survivor_id FROM merged_id WHERE kind = ? AND id IN ({marks})"  # noqa: S608
+            "SELECT id, survivor_id FROM merged_id"  # noqa: S608
+            f" WHERE kind = ? AND id IN ({marks})"
         )
         with self._lock:
             rows = self._db.execute(sql, [_kind_name(kind), *numbers]).fetchall()

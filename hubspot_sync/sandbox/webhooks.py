@@ -130,7 +130,7 @@ class _Notes:
     source: Source | None = None
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
+class NoRedirects(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args: Any, **kwargs: Any) -> None:
         return None  # a redirect is an answer like any other, never followed
 
@@ -153,7 +153,7 @@ class Webhooks:
         self.delivered = 0
         self.failed = 0
         self._opener = urllib.request.build_opener(
-            urllib.request.ProxyHandler({}), _NoRedirects()
+            urllib.request.ProxyHandler({}), NoRedirects()
         )
 
     # Configuration

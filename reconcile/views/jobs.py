@@ -11,13 +11,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from hubspot_sync import tasks
+from hubspot_sync import imports, tasks
 from hubspot_sync.models import ImportJob
 from reconcile.models import AuditEntry
 
 JOBS_PER_PAGE = 50
 CANCEL_PERMISSION = "reconcile.retry_items"
-ACTIVE = ("QUEUED", "STARTED", "PROCESSING", "DEFERRED")
+ACTIVE = (ImportJob.State.QUEUED, *imports.WAITING)
 # A poll this late means no worker is polling the job: it is stuck.
 OVERDUE = timedelta(minutes=2)
 
@@ -39,7 +39,7 @@ def job_cancel(request: HttpRequest, pk: int) -> HttpResponse:
             status=403,
         )
     if request.method == "GET":
-        if job.finished is not None or job.state not in ACTIVE:
+        if not _active(job):
             # Nothing to stop: say so instead of offering a button.
             messages.info(
                 request,
@@ -93,8 +93,13 @@ def _page(request: HttpRequest, confirm: ImportJob | None) -> HttpResponse:
     return render(request, "reconcile/job_list.html", context)
 
 
+def _active(job: ImportJob) -> bool:
+    """HubSpot has not ended the job (and Tally has not settled it)."""
+    return job.finished is None and job.state in ACTIVE
+
+
 def _row(job: ImportJob, now) -> dict:
-    active = job.finished is None and job.state in ACTIVE
+    active = _active(job)
     overdue = bool(active and job.next_poll and now - job.next_poll > OVERDUE)
     return {
         "job": job,
