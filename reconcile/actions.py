@@ -42,6 +42,7 @@ from hubspot_sync.properties import CUSTOM_PROPERTIES
 from reconcile import budget, categories, filters
 from reconcile.mapping import stage
 from reconcile.models import AuditEntry, LineItem, Order, Store, Sweep
+from reconcile.tables import counted
 
 logger = logging.getLogger(__name__)
 
@@ -542,7 +543,7 @@ def _apply_retry(selection: Selection, user, current: Preview) -> Result:
     run = engine.create_run(trigger=RETRY, requested_by=user.get_username())
     return Result(
         "done",
-        f"Run {run.pk} queued: {_count(current.total_to_send, 'item')} to send "
+        f"Run {run.pk} queued: {counted(current.total_to_send, 'item')} to send "
         f"({changed:,} set back to pending).",
         preview=current,
         run_id=run.pk,
@@ -555,7 +556,7 @@ def _apply_resync(selection: Selection, user, current: Preview) -> Result:
     run = engine.create_run(trigger=RESYNC, requested_by=user.get_username())
     return Result(
         "done",
-        f"Run {run.pk} queued: {_count(current.total_to_send, 'item')} to send again "
+        f"Run {run.pk} queued: {counted(current.total_to_send, 'item')} to send again "
         f"({staged.created:,} new, {staged.changed:,} changed in the store, "
         f"{changed:,} set back to pending).",
         preview=current,
@@ -571,14 +572,10 @@ def _apply_sweep(selection: Selection, user, current: Preview) -> Result:
     sweep = create_sweep(trigger="dashboard", requested_by=user.get_username())
     return Result(
         "done",
-        f"Sweep {sweep.pk} queued: {_count(current.total_to_send, 'item')} to check.",
+        f"Sweep {sweep.pk} queued: {counted(current.total_to_send, 'item')} to check.",
         preview=current,
         sweep_id=sweep.pk,
     )
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 _APPLY = {RETRY: _apply_retry, RESYNC: _apply_resync, SWEEP: _apply_sweep}

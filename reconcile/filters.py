@@ -187,6 +187,14 @@ def filtered_items(params, category: str | None = None) -> ItemFilter:
     return ItemFilter(params, queryset=SyncItem.objects.filter(condition))
 
 
+def filter_problems(chosen: ItemFilter, name=str) -> str:
+    """The invalid filters of a bound ``ItemFilter`` on one line, each as
+    ``name(field): its errors``, for the exports that refuse to run on them."""
+    return "; ".join(
+        f"{name(field)}: {' '.join(errors)}" for field, errors in chosen.errors.items()
+    )
+
+
 @CharField.register_lookup
 class Unindexed(Transform):
     """A text column as it is, which SQLite must not read through an index.

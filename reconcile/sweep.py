@@ -197,8 +197,8 @@ def run_sweep(sweep_id: int, progress: Progress | None = None) -> bool:
 def start_scheduled() -> Sweep | None:
     """A new sweep when the last one is TALLY_SWEEP_MINUTES old; None if not due.
 
-    Never while another sweep, or a sync run, is queued or running. A sweep that outlived its task's
-    timeout lost its worker: it is marked failed first.
+    Never while another sweep, or a sync run, is queued or running. A sweep
+    that outlived its task's timeout lost its worker: it is marked failed first.
     """
     now = timezone.now()
     stale = now - timedelta(seconds=TASK_TIMEOUT_SECONDS + 60)
@@ -720,7 +720,8 @@ class Sweeper:
                 problem(
                     OrderProblem.Code.CURRENCY,
                     order.currency,
-                    f"deal {deal_values[1] or '-'}, lines {', '.join(c or '-' for c in line_currencies)}",
+                    f"deal {deal_values[1] or '-'}, "
+                    f"lines {', '.join(c or '-' for c in line_currencies)}",
                     deal_currency=deal_values[1],
                     line_currencies=line_currencies,
                 )

@@ -44,6 +44,11 @@ MAX_PER_PAGE = 100
 CENT = Decimal("0.01")
 
 
+def counted(n: int, noun: str) -> str:
+    """``n`` and the noun, plural unless one: "1 item", "2,000 items"."""
+    return f"{n:,} {noun}{pluralize(n)}"
+
+
 @lru_cache(maxsize=256)
 def badge(value: str, label: str) -> str:
     return format_html('<span class="badge badge-{}">{}</span>', slugify(value), label)
@@ -207,46 +212,6 @@ def _line_item_cells(item: SyncItem | None, retry_url: str | None) -> str:
         f"        <td>{badge(item.association, _label(item, 'association'))}</td>\n"
         f'        <td class="prose">{reason} {_retry_button(item, retry_url)}</td>'
     )
-
-
-def _retry_button(item: SyncItem, retry_url: str | None) -> str:
-    """As ``reconcile/_retry_button.html`` renders it, for items a retry can send."""
-    if retry_url is None or item.state in (ItemState.VERIFIED, ItemState.EXCLUDED):
-        return ""
-    return (
-        f'<form method="get" action="{escape(retry_url)}" class="inline">'
-        f'<input type="hidden" name="item" value="{item.pk}">'
-        '<button type="submit">Retry…</button></form>'
-    )
-
-
-def _line_history(line, history: list[str]) -> str:
-    """The line's latest outcome, with a link to its whole history; or, for
-    the line unfolded (``?line=N``), its whole history."""
-    if not history:
-        return ""
-    entries = "".join(history)  # each is format_html's
-    position, count = line.position, line.outcome_count
-    title = f"History of line {position} ({count} outcome{pluralize(count)})"
-    if line.unfolded:
-        body = (
-            f"<details open>\n        <summary>{title}</summary>\n"
-            f'        <ol class="history">{entries}</ol>\n'
-            f'        <p class="small"><a href="?#line-{position}">Fold the history'
-            "</a></p>\n      </details>"
-        )
-    else:
-        link = (
-            f'\n        <a class="small" href="?line={position}#line-{position}">'
-            f"{title}</a>"
-            if count > 1
-            else ""
-        )
-        body = (
-            f'\n        <ol class="history latest" aria-label="Latest outcome of '
-            f'line {position}">{entries}</ol>{link}\n      '
-        )
-    return f'\n      <tr class="history-row"><td colspan="11">{body}</td></tr>'
 
 
 def _money(value) -> str:
@@ -509,7 +474,7 @@ class SweepTable(DashboardTable):
         orders = record.scoped_orders
         if orders is None:
             return "everything"
-        return f"{len(orders):,} order{'' if len(orders) == 1 else 's'} (re-check)"
+        return f"{counted(len(orders), 'order')} (re-check)"
 
     def render_progress(self, record):
         return format_html(
@@ -525,15 +490,21 @@ class SweepTable(DashboardTable):
 
     def render_found(self, record):
         counts = record.counts or {}
-        labels = {c.slug: c.label for c in categories.CATEGORIES if c.attention}
+        if not counts:
+            return EMPTY
+        labels = _attention_labels()
         found = [
             f"{labels[slug]} {intcomma(n)}"
             for slug, n in counts.items()
             if slug in labels and n
         ]
-        if not counts:
-            return EMPTY
         return "; ".join(found) or "nothing out of step"
+
+
+@cache
+def _attention_labels() -> dict[str, str]:
+    """Each category that needs attention: its slug and label."""
+    return {c.slug: c.label for c in categories.CATEGORIES if c.attention}
 
     def render_error(self, value):
         return clipped(value)
@@ -625,7 +596,28 @@ def select_column() -> SelectColumn:
     )
 
 
-class ItemTable(DashboardTable):
+class ItemRenderers:
+    """The cells the item tables share (``ItemTable``, ``CategoryItemTable``)."""
+
+    def render_state(self, record, value):
+        return badge(record.state, value)
+
+    def render_association(self, record, value):
+        if record.object_type == ObjectType.DEAL:
+            return EMPTY
+        return badge(record.association, value)
+
+    def render_reason(self, value):
+        return clipped(value)
+
+    def render_next_step(self, value):
+        return clipped(value)
+
+    def render_attempts(self, value):
+        return intcomma(value)
+
+
+class ItemTable(ItemRenderers, DashboardTable):
     item = select_column()
     key = tables.Column()
     object_type = tables.Column(verbose_name="Type", attrs={"td": {"class": "nowrap"}})
@@ -661,38 +653,19 @@ class ItemTable(DashboardTable):
             return value
         return format_html('<a href="{}">{}</a>', url, value)
 
-    def render_state(self, record, value):
-        return badge(record.state, value)
-
-    def render_association(self, record, value):
-        if record.object_type == ObjectType.DEAL:
-            return EMPTY
-        return badge(record.association, value)
-
     def render_answered(self, value):
         return latest_outcome_cell(value[0] if value else None)
-
-    def render_reason(self, value):
-        return clipped(value)
-
-    def render_next_step(self, value):
-        return clipped(value)
-
-    def render_attempts(self, value):
-        return intcomma(value)
 
 
 def _order_link(record: SyncItem) -> str:
     """The item's order number, linked to the order page (at the line)."""
-    if record.object_type == ObjectType.DEAL:
-        order, anchor = getattr(record, "order", None), ""
-    else:
-        line = getattr(record, "line_item", None)
-        order = line.order if line else None
-        anchor = f"#line-{line.position}" if line else ""
-    if order is None:
+    url = order_url(record)
+    if url is None:
         return EMPTY
-    url = reverse("reconcile:order-detail", args=[order.pk]) + anchor
+    if record.object_type == ObjectType.DEAL:
+        order = record.order
+    else:
+        order = record.line_item.order
     return format_html('<a href="{}">{}</a>', url, order.number)
 
 
@@ -740,7 +713,7 @@ def last_attempt_cell(outcome: ItemOutcome | None) -> str:
     )
 
 
-class CategoryItemTable(DashboardTable):
+class CategoryItemTable(ItemRenderers, DashboardTable):
     """The items of one category, with the columns that matter for it.
 
     Sortable by the columns an index serves (or that a small list holds few
@@ -784,28 +757,11 @@ class CategoryItemTable(DashboardTable):
     def render_order(self, record):
         return _order_link(record)
 
-    def render_state(self, record, value):
-        return badge(record.state, value)
-
-    def render_association(self, record, value):
-        if record.object_type == ObjectType.DEAL:
-            return EMPTY
-        return badge(record.association, value)
-
     def render_differences(self, value):
         return differences_cell(value[0] if value else None)
 
-    def render_reason(self, value):
-        return clipped(value)
-
-    def render_next_step(self, value):
-        return clipped(value)
-
     def render_last_attempt(self, value):
         return last_attempt_cell(value[0] if value else None)
-
-    def render_attempts(self, value):
-        return intcomma(value)
 
 
 class OrphanTable(DashboardTable):

@@ -16,7 +16,7 @@ from django_tables2 import RequestConfig
 
 from reconcile import actions, roles
 from reconcile.models import AuditEntry, Store
-from reconcile.tables import MAX_PER_PAGE, TABLE_TEMPLATE, badge
+from reconcile.tables import MAX_PER_PAGE, TABLE_TEMPLATE, badge, counted
 
 AUDIT_PER_PAGE = 50
 WHAT = {
@@ -197,7 +197,7 @@ class AuditTable(tables.Table):
             return "—"
         items = sum(figures.get("to_send", {}).values())
         calls = figures.get("calls", {}).get("total", 0)
-        return f"{items:,} item{'' if items == 1 else 's'}, {calls:,} call{'' if calls == 1 else 's'}"
+        return f"{counted(items, 'item')}, {counted(calls, 'call')}"
 
     def render_run_id(self, record: AuditEntry) -> str:
         if record.run_id is not None:

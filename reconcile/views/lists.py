@@ -29,7 +29,7 @@ from django_tables2 import RequestConfig
 
 from hubspot_sync.models import ItemOutcome, ItemState, Outcome, SyncItem
 from reconcile import categories, reports
-from reconcile.filters import filter_query, filtered_items
+from reconcile.filters import filter_problems, filter_query, filtered_items
 from reconcile.models import OrderProblem, Orphan
 from reconcile.tables import (
     LIST_DEPTH,
@@ -297,11 +297,8 @@ def _refuse_invalid_filters(request: HttpRequest, slug: str | None):
     chosen = filtered_items(request.GET, slug)
     if chosen.is_valid():
         return None
-    problems = "; ".join(
-        f"{field}: {' '.join(errors)}" for field, errors in chosen.errors.items()
-    )
     return HttpResponseBadRequest(
-        f"Nothing exported: a filter is not valid ({problems}). "
+        f"Nothing exported: a filter is not valid ({filter_problems(chosen)}). "
         "Correct it on the list and export again.",
         content_type="text/plain; charset=utf-8",
     )

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.http import QueryDict
 
 from reconcile import reports
-from reconcile.filters import filtered_items
+from reconcile.filters import filter_problems, filtered_items
 
 # Each option (the list's query-string parameter), its placeholder and meaning.
 FILTERS = {
@@ -43,7 +43,7 @@ class Command(BaseCommand):
         )
         for name, (placeholder, meaning) in FILTERS.items():
             parser.add_argument(
-                f"--{name.replace('_', '-')}",
+                _option(name),
                 dest=name,
                 metavar=placeholder,
                 help=meaning,
@@ -80,10 +80,7 @@ class Command(BaseCommand):
 
         chosen = filtered_items(params, category)
         if not chosen.is_valid():
-            problems = "; ".join(
-                f"--{field.replace('_', '-')}: {' '.join(errors)}"
-                for field, errors in chosen.errors.items()
-            )
+            problems = filter_problems(chosen, _option)
             raise CommandError(f"Invalid filter: {problems}")
         return reports.items(params, category)
 
@@ -93,6 +90,10 @@ class Command(BaseCommand):
                 target.write(chunk)
         except OSError as exc:
             raise CommandError(f"Writing the report failed: {exc.strerror}") from exc
+
+
+def _option(field: str) -> str:
+    return f"--{field.replace('_', '-')}"
 
 
 def _params(options: dict) -> QueryDict:
