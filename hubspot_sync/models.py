@@ -307,10 +307,17 @@ class WebhookEvent(models.Model):
     state = models.CharField(max_length=16, choices=State, default=State.RECEIVED)
     processed_at = models.DateTimeField(null=True, blank=True)
     detail = models.TextField(blank=True)
+    # Processing tries that failed, and when the retry schedule takes a
+    # failed event again (None: not again, the tries are used up).
+    tries = models.PositiveSmallIntegerField(default=0)
+    next_try = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["pk"]
-        indexes = [models.Index(fields=["state", "received"])]
+        indexes = [
+            models.Index(fields=["state", "received"]),
+            models.Index(fields=["state", "next_try"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.subscription_type} {self.object_id} ({self.state})"

@@ -7,7 +7,7 @@ from django.utils import timezone
 from django_q.models import Schedule
 from django_q.tasks import async_task, schedule
 
-from hubspot_sync import engine
+from hubspot_sync import engine, webhooks
 from hubspot_sync.models import ImportJob
 
 # A poll due within this many seconds waits in its task; a later one is left
@@ -62,3 +62,7 @@ def cancel_import(job_id: int, requested_by: str) -> bool:
 
 def recover_stalled() -> int:
     return engine.recover_stalled(enqueue)
+
+
+def retry_webhook_events() -> int:
+    return webhooks.retry()

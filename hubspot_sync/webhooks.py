@@ -19,12 +19,13 @@ import hmac
 import json
 import logging
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.utils.encoding import escape_uri_path
@@ -67,6 +68,12 @@ DECODINGS = (
     ("%2C", ","),
     ("%3B", ";"),
 )
+# Failed events: the first retry after this many minutes, then twice as long
+# each time (TALLY_WEBHOOK_MAX_TRIES in all); events received this long ago and
+# never taken are queued again; at most this many a round.
+RETRY_MINUTES = 1
+STRANDED_MINUTES = 5
+RETRY_LIMIT = 5000
 # Legacy subscription prefixes and generic objectTypeIds (api-facts §7).
 LEGACY_TYPES = {"deal": ObjectType.DEAL, "line_item": ObjectType.LINE_ITEM}
 TYPE_IDS = {"0-3": ObjectType.DEAL, "0-8": ObjectType.LINE_ITEM}
@@ -223,20 +230,54 @@ def dedupe_key(event: dict[str, Any]) -> str:
 
 
 def store(events: list[dict[str, Any]]) -> list[int]:
-    """Store each event not stored yet; the ids of the new rows."""
+    """Store each event not stored yet; the ids of the new rows.
+
+    A few statements whatever the batch's size: the stored keys are read at
+    once and the new events written in one insert. Only when another request
+    stored some of the same events in between does it go event by event.
+    """
+    keyed: dict[str, dict[str, Any]] = {}
+    for event in events:
+        keyed.setdefault(dedupe_key(event), event)
+    held = _held(list(keyed))
+    rows = [
+        WebhookEvent(dedupe_key=key, **_fields(event))
+        for key, event in keyed.items()
+        if key not in held
+    ]
+    if not rows:
+        return []
+    try:
+        with transaction.atomic():
+            WebhookEvent.objects.bulk_create(rows)
+    except IntegrityError:  # some were stored beside us just now
+        return _store_each(rows)
+    if any(row.pk is None for row in rows):  # a database that returns no ids
+        keys = [row.dedupe_key for row in rows]
+        return list(
+            WebhookEvent.objects.filter(dedupe_key__in=keys)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+    return [row.pk for row in rows]
+
+
+def _held(keys: list[str]) -> set[str]:
+    """Which of these events are stored already."""
+    stored = WebhookEvent.objects.filter(dedupe_key__in=keys)
+    return set(stored.values_list("dedupe_key", flat=True))
+
+
+def _store_each(rows: list[WebhookEvent]) -> list[int]:
     new = []
-    with transaction.atomic():
-        for event in events:
-            key = dedupe_key(event)
-            try:
-                with transaction.atomic():
-                    row, created = WebhookEvent.objects.get_or_create(
-                        dedupe_key=key, defaults=_fields(event)
-                    )
-            except IntegrityError:  # the same event stored beside us just now
-                continue
-            if created:
-                new.append(row.pk)
+    for row in rows:
+        row.pk = None
+        try:
+            with transaction.atomic():
+                row.save(force_insert=True)
+        except IntegrityError:
+            continue
+        new.append(row.pk)
     return new
 
 
@@ -290,14 +331,75 @@ def process_events(event_ids: list[int]) -> dict[str, int]:
         return _process(event_ids)
     except Exception as exc:
         logger.exception("Webhook events %s failed", event_ids)
-        WebhookEvent.objects.filter(
-            pk__in=event_ids, state=WebhookEvent.State.RECEIVED
-        ).update(
-            state=WebhookEvent.State.FAILED,
-            processed_at=timezone.now(),
-            detail=f"{type(exc).__name__}: {exc}"[:2000],
-        )
+        _failed(event_ids, f"{type(exc).__name__}: {exc}")
         raise
+
+
+def _failed(event_ids: list[int], error: str) -> None:
+    """Mark the events failed, each with its next try or none if used up."""
+    now = timezone.now()
+    most = settings.TALLY_WEBHOOK_MAX_TRIES
+    events = WebhookEvent.objects.filter(
+        pk__in=event_ids, state=WebhookEvent.State.RECEIVED
+    )
+    for tries in set(events.values_list("tries", flat=True)):
+        tried = tries + 1
+        if tried < most:
+            wait = RETRY_MINUTES * 2 ** (tried - 1)
+            next_try = now + timedelta(minutes=wait)
+            after = f"try {tried} of {most}; tried again after {wait} min"
+        else:
+            next_try = None
+            after = (
+                f"try {tried} of {most}, the last; the next full sweep "
+                "still checks these records"
+            )
+        events.filter(tries=tries).update(
+            state=WebhookEvent.State.FAILED,
+            processed_at=now,
+            tries=tried,
+            next_try=next_try,
+            detail=f"{error[:1800]} ({after})",
+        )
+
+
+def retry(now: datetime | None = None) -> int:
+    """Queue again the failed events due another try and the stranded ones.
+
+    Stranded: received long ago but never taken (the queueing was lost, or
+    the worker died inside the task, which rolls its claim back). Queueing
+    an event twice is harmless: a task takes only events still received.
+    Run by the "tally-webhook-retry" schedule; the number of events queued.
+    """
+    now = now or timezone.now()
+    failed = list(
+        WebhookEvent.objects.filter(
+            state=WebhookEvent.State.FAILED, next_try__lte=now
+        ).values_list("pk", flat=True)[:RETRY_LIMIT]
+    )
+    WebhookEvent.objects.filter(pk__in=failed, state=WebhookEvent.State.FAILED).update(
+        state=WebhookEvent.State.RECEIVED, next_try=None
+    )
+    stranded = WebhookEvent.objects.filter(
+        Q(next_try__isnull=True) | Q(next_try__lte=now),
+        state=WebhookEvent.State.RECEIVED,
+        received__lte=now - timedelta(minutes=STRANDED_MINUTES),
+    ).exclude(pk__in=failed)
+    stranded_ids = list(stranded.values_list("pk", flat=True)[:RETRY_LIMIT])
+    # Not again for a while, however long the queue is.
+    WebhookEvent.objects.filter(pk__in=stranded_ids).update(
+        next_try=now + timedelta(minutes=STRANDED_MINUTES)
+    )
+    queued = sorted([*failed, *stranded_ids])
+    for start in range(0, len(queued), MAX_EVENTS):
+        enqueue(queued[start : start + MAX_EVENTS])
+    if queued:
+        logger.info(
+            "Webhook events queued again: %d failed, %d stranded",
+            len(failed),
+            len(stranded_ids),
+        )
+    return len(queued)
 
 
 def _process(event_ids: list[int]) -> dict[str, int]:

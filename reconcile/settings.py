@@ -150,6 +150,9 @@ SANDBOX_WEBHOOK_SECRET = "sandbox-client-secret"  # noqa: S105  (the local sandb
 HUBSPOT_CLIENT_SECRET = env.get_str("HUBSPOT_CLIENT_SECRET") or (
     SANDBOX_WEBHOOK_SECRET if env.hostname(HUBSPOT_BASE_URL) in LOOPBACK_HOSTS else ""
 )
+# A webhook event whose processing fails is taken again by the
+# "tally-webhook-retry" schedule after 1, 2, 4 ... minutes, this many tries in all.
+TALLY_WEBHOOK_MAX_TRIES = env.get_int("TALLY_WEBHOOK_MAX_TRIES", 5, minimum=1)
 # The scheme and host HubSpot calls Tally at (https://tally.example.com), as
 # signed in the v3 signature; empty takes them from the request itself.
 TALLY_PUBLIC_URL = (env.get_str("TALLY_PUBLIC_URL") or "").rstrip("/")

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Count
@@ -211,5 +212,6 @@ def webhook_list(request: HttpRequest) -> HttpResponse:
         "table": table,
         "state": state,
         "states": WebhookEvent.State.choices,
+        "max_tries": settings.TALLY_WEBHOOK_MAX_TRIES,
     }
     return render(request, "reconcile/webhook_list.html", context)

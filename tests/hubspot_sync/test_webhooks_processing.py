@@ -1,5 +1,7 @@
 """The webhook task: which events lead to a re-check, and doing it twice is safe."""
 
+from datetime import timedelta
+
 import pytest
 
 from hubspot_sync import webhooks
@@ -201,7 +203,7 @@ def test_a_merge_into_another_items_record_flags_the_absorbed_item(orders):
     )
 
 
-def test_a_failure_marks_the_events_failed(orders, monkeypatch):
+def test_a_failure_marks_the_events_failed_with_their_next_try(orders, monkeypatch):
     ids = stored(change(501))
 
     def broken(event):
@@ -211,6 +213,10 @@ def test_a_failure_marks_the_events_failed(orders, monkeypatch):
     with pytest.raises(RuntimeError):
         webhooks.process_events(ids)
 
-    assert list(WebhookEvent.objects.values_list("state", "detail")) == [
-        (WebhookEvent.State.FAILED, "RuntimeError: database went away")
-    ]
+    failed = WebhookEvent.objects.get()
+    assert (failed.state, failed.tries) == (WebhookEvent.State.FAILED, 1)
+    assert failed.detail == (
+        "RuntimeError: database went away (try 1 of 5; tried again after 1 min)"
+    )
+    assert failed.next_try - failed.processed_at == timedelta(minutes=1)
+    assert not ItemOutcome.objects.exists()
