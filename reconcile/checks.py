@@ -26,7 +26,23 @@ def check_environment(app_configs, **kwargs):
     messages += _check_redis()
     messages += _check_database()
     messages += _check_webhooks()
+    messages += _check_leases()
     return messages
+
+
+def _check_leases():
+    """A batch's lease must outlast its task, or a live worker's batch is handed out again."""
+    timeout = settings.Q_CLUSTER.get("timeout") or 0
+    if settings.TALLY_LEASE_SECONDS > timeout:
+        return []
+    return [
+        Error(
+            f"TALLY_LEASE_SECONDS ({settings.TALLY_LEASE_SECONDS}) is not longer than "
+            f"a task may run ({timeout} s).",
+            id="tally.E009",
+            hint=f"Set TALLY_LEASE_SECONDS above {timeout}, or leave it unset (330).",
+        )
+    ]
 
 
 def _check_hubspot():

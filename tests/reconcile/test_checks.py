@@ -184,3 +184,19 @@ def test_debug_pages_hide_urls_that_may_carry_passwords(rf):
         safe = get_default_exception_reporter_filter().get_safe_settings()
 
     assert "hunter2" not in str(safe["DATABASE_URL"])
+
+
+@pytest.mark.parametrize("seconds", [300, 60])
+def test_a_lease_no_longer_than_a_task_may_run_is_refused(settings, seconds):
+    settings.TALLY_LEASE_SECONDS = seconds
+
+    messages = [m for m in check_environment(None) if m.id == "tally.E009"]
+
+    assert [m.msg for m in messages] == [
+        f"TALLY_LEASE_SECONDS ({seconds}) is not longer than a task may run (300 s)."
+    ]
+
+
+def test_a_lease_longer_than_a_task_may_run_is_taken(settings):
+    settings.TALLY_LEASE_SECONDS = 301
+    assert check_environment(None) == []
