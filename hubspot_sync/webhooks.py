@@ -417,8 +417,9 @@ def _process(event_ids: list[int]) -> dict[str, int]:
             return {"processed": 0, "ignored": 0}
         checked: set[int] = set()
         ignored: dict[int, str] = {}
+        held = _Held(events)
         for event in events:
-            items, why = _act(event)
+            items, why = _act(event, held)
             if items:
                 checked.update(items)
             else:
@@ -445,7 +446,40 @@ def _process(event_ids: list[int]) -> dict[str, int]:
     return {"processed": len(done), "ignored": len(ignored)}
 
 
-def _act(event: WebhookEvent) -> tuple[list[int], str]:
+class _Held:
+    """The items a task's events name, read in one query and again after a merge."""
+
+    def __init__(self, events: list[WebhookEvent]) -> None:
+        self.events = events
+        self.items: dict[tuple[str, str], list[SyncItem]] | None = None
+
+    def find(self, ids: list[tuple[str, str]]) -> list[SyncItem]:
+        if self.items is None:
+            self.items = self._read()
+        return [item for key in dict.fromkeys(ids) for item in self.items.get(key, [])]
+
+    def forget(self) -> None:
+        """A merge re-pointed items: read them anew when next asked."""
+        self.items = None
+
+    def _read(self) -> dict[tuple[str, str], list[SyncItem]]:
+        wanted = set()
+        for event in self.events:
+            object_type, action = classify(event.payload)
+            if object_type and action in CHECKED_ACTIONS and action != "merge":
+                wanted.update(_ids(event.payload, action, object_type))
+        items: dict[tuple[str, str], list[SyncItem]] = {}
+        found = SyncItem.objects.filter(
+            hubspot_id__in={hubspot_id for _, hubspot_id in wanted}
+        ).only("pk", "object_type", "hubspot_id", "properties")
+        for item in found:
+            key = (item.object_type, item.hubspot_id)
+            if key in wanted:
+                items.setdefault(key, []).append(item)
+        return items
+
+
+def _act(event: WebhookEvent, held: _Held) -> tuple[list[int], str]:
     """The items to re-check for one event, or none and why it is ignored."""
     payload = event.payload
     object_type, action = classify(payload)
@@ -456,13 +490,9 @@ def _act(event: WebhookEvent) -> tuple[list[int], str]:
     if _own_write(payload):
         return [], "Tally's own write, echoed by HubSpot."
     if action == "merge":
+        held.forget()
         return _merge(event, object_type)
-    ids = _ids(payload, action, object_type)
-    items = SyncItem.objects.filter(hubspot_id__in=[i for _, i in ids]).only(
-        "pk", "object_type", "hubspot_id", "properties"
-    )
-    wanted = set(ids)
-    found = [item for item in items if (item.object_type, item.hubspot_id) in wanted]
+    found = held.find(_ids(payload, action, object_type))
     if not found:
         return [], "No item of Tally's has this HubSpot ID."
     if action == "propertyChange":

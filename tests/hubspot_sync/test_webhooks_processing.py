@@ -206,7 +206,7 @@ def test_a_merge_into_another_items_record_flags_the_absorbed_item(orders):
 def test_a_failure_marks_the_events_failed_with_their_next_try(orders, monkeypatch):
     ids = stored(change(501))
 
-    def broken(event):
+    def broken(event, held):
         raise RuntimeError("database went away")
 
     monkeypatch.setattr(webhooks, "_act", broken)
@@ -220,3 +220,22 @@ def test_a_failure_marks_the_events_failed_with_their_next_try(orders, monkeypat
     )
     assert failed.next_try - failed.processed_at == timedelta(minutes=1)
     assert not ItemOutcome.objects.exists()
+
+
+def test_the_statements_do_not_grow_with_the_events(orders):
+    """One read of the items for a task's events, not one per event."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def statements(count: int, first: int) -> int:
+        events = [
+            change(501 + (n % 2), propertyValue=str(first + n), eventId=first + n)
+            for n in range(count)
+        ]
+        ids = stored(*events)
+        with CaptureQueriesContext(connection) as captured:
+            result = webhooks.process_events(ids)
+        assert result == {"processed": count, "ignored": 0}
+        return len(captured)
+
+    assert statements(10, 0) == statements(99, 1000)

@@ -55,10 +55,10 @@ def fail_once(monkeypatch, times: int = 1):
     real = webhooks._act
     left = [times]
 
-    def flaky(event):
+    def flaky(event, held):
         if left[0]:
             raise RuntimeError("database went away")
-        return real(event)
+        return real(event, held)
 
     def run(ids):
         try:
