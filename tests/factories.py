@@ -159,3 +159,22 @@ def make_shop() -> Store:
     set_state("shop:1002", ItemState.UNREPORTED_SKIP, reason_code="UNREPORTED_SKIP")
     set_state("shop:1002:1", ItemState.UNREPORTED_SKIP, reason_code="UNREPORTED_SKIP")
     return store
+
+
+def audit_fields(entry) -> dict:
+    """An audit entry's fields as a dict, to compare whole."""
+    return {
+        name: getattr(entry, name)
+        for name in (
+            "user",
+            "username",
+            "action",
+            "target",
+            "parameters",
+            "preview",
+            "status",
+            "result",
+            "run_id",
+            "sweep_id",
+        )
+    }

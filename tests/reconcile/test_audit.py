@@ -11,7 +11,7 @@ from django.urls import reverse
 from hubspot_sync.models import ItemState, SyncItem, SyncRun
 from reconcile import actions, roles
 from reconcile.models import AuditEntry
-from tests.factories import item, make_shop
+from tests.factories import audit_fields, item, make_shop
 
 pytestmark = pytest.mark.django_db
 
@@ -26,21 +26,6 @@ def operator(django_user_model):
     return user
 
 
-def fields(entry: AuditEntry) -> dict:
-    return {
-        "user": entry.user,
-        "username": entry.username,
-        "action": entry.action,
-        "target": entry.target,
-        "parameters": entry.parameters,
-        "preview": entry.preview,
-        "status": entry.status,
-        "result": entry.result,
-        "run_id": entry.run_id,
-        "sweep_id": entry.sweep_id,
-    }
-
-
 def test_a_done_retry_keeps_who_what_the_preview_and_the_run(client, operator):
     make_shop()
     client.force_login(operator)
@@ -53,7 +38,7 @@ def test_a_done_retry_keeps_who_what_the_preview_and_the_run(client, operator):
         client.post(url, {"token": token, "digest": shown["digest"]})
 
     run = SyncRun.objects.get()
-    assert fields(AuditEntry.objects.get()) == {
+    assert audit_fields(AuditEntry.objects.get()) == {
         "user": operator,
         "username": "olive",
         "action": "retry",
