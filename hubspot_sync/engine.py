@@ -40,6 +40,8 @@ logger = logging.getLogger(__name__)
 Dispatch = Callable[[str, int], None]
 LINKABLE_STATES = (ItemState.VERIFIED, ItemState.MISMATCH)
 FINISHED_BATCHES = (SyncBatch.State.DONE, SyncBatch.State.FAILED)
+# recover_stalled waits at most this many leases between two hand-outs of a batch.
+REDISPATCH_MAX_LEASES = 16
 
 
 def create_run(
@@ -296,15 +298,19 @@ def recover_stalled(dispatch: Dispatch) -> int:
     Returns how many batches were handed out. Safe to run at any time: a batch
     a live worker holds is not taken from it (see ``_claim``).
     """
-    stale = timezone.now() - timedelta(seconds=settings.TALLY_LEASE_SECONDS)
-    batches = list(
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.TALLY_LEASE_SECONDS)
+    batches = _due_again(
         SyncBatch.objects.filter(
             Q(state=SyncBatch.State.QUEUED, created__lt=stale)
             | Q(state=SyncBatch.State.RUNNING, started__lt=stale)
         )
         # An import's batch runs as long as its import: its job is polled.
-        .exclude(kind=SyncBatch.Kind.IMPORT)
-        .values_list("pk", flat=True)
+        .exclude(kind=SyncBatch.Kind.IMPORT),
+        now,
+    )
+    SyncBatch.objects.filter(pk__in=batches).update(
+        redispatched=now, redispatches=F("redispatches") + 1
     )
     for batch_id in batches:
         dispatch("process_batch", batch_id)
@@ -319,6 +325,27 @@ def recover_stalled(dispatch: Dispatch) -> int:
         elif not run.batches.exclude(state__in=FINISHED_BATCHES).exists():
             _advance(run.pk, dispatch)
     return len(batches)
+
+
+def _due_again(stalled, now) -> list[int]:
+    """The stalled batches to hand out again now.
+
+    The first time as soon as the lease has run out; after that only once
+    twice as long as the time before has passed since the last time (a
+    lease, two, four ..., at most REDISPATCH_MAX_LEASES): a batch still
+    queued may only be waiting its turn behind a long queue.
+    """
+    lease = timedelta(seconds=settings.TALLY_LEASE_SECONDS)
+    due = []
+    rows = stalled.values_list("pk", "redispatches", "redispatched", "started")
+    for pk, times, last, started in rows:
+        # Never handed out again, or taken by a worker since (whose lease has
+        # run out too, or the batch would not be here): at once.
+        if last is None or (started and started > last):
+            due.append(pk)
+        elif now - last >= lease * min(2 ** (times - 1), REDISPATCH_MAX_LEASES):
+            due.append(pk)
+    return due
 
 
 def start_import(job_id: int, dispatch: Dispatch) -> None:

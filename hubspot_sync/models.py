@@ -133,6 +133,11 @@ class SyncBatch(models.Model):
     claims = models.PositiveSmallIntegerField(
         default=0, help_text="How often a worker took it up (more after a crash)"
     )
+    # How often recover_stalled handed it out again, and when it last did:
+    # each time it waits twice as long before the next, so that batches
+    # merely waiting in a long queue are not queued again every minute.
+    redispatches = models.PositiveSmallIntegerField(default=0)
+    redispatched = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
 
     class Meta:

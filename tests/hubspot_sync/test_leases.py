@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+import time_machine
 from django.utils import timezone
 
 from hubspot_sync import engine
@@ -98,6 +99,47 @@ def test_it_does_not_take_a_batch_from_a_live_worker(hubspot):
     engine.process_batch(batch.pk, dispatch)  # a duplicate delivery of its task
 
     assert ApiCall.objects.filter(batch=batch).count() == 0
+
+
+def test_a_batch_waiting_in_a_long_queue_is_handed_out_again_less_often(settings):
+    """Queued again after one lease, then two, four ... at most sixteen."""
+    settings.TALLY_LEASE_SECONDS = 330
+    with time_machine.travel(timezone.now(), tick=False) as traveller:
+        run = SyncRun.objects.create(state="running", started=timezone.now())
+        batch = SyncBatch.objects.create(run=run, kind="line_item_upsert")
+        handed_out = []
+        minutes = 0
+        while minutes < 8 * 60:  # the recover_stalled schedule, every minute
+            traveller.shift(timedelta(minutes=1))
+            minutes += 1
+            if engine.recover_stalled(lambda step, arg: None):
+                handed_out.append(minutes)
+
+    # 5.5 min, then +5.5, +11, +22, +44, +88, +88 ... (rounded up to a minute)
+    gaps = [b - a for a, b in zip([0, *handed_out], handed_out, strict=False)]
+    assert gaps == [6, 6, 11, 22, 44, 88, 88, 88, 88]
+    batch.refresh_from_db()
+    assert (batch.redispatches, batch.state) == (9, "queued")
+
+
+def test_a_batch_taken_since_is_handed_out_at_once_when_its_lease_runs_out(
+    settings,
+):
+    settings.TALLY_LEASE_SECONDS = 330
+    with time_machine.travel(timezone.now(), tick=False) as traveller:
+        run = SyncRun.objects.create(state="running", started=timezone.now())
+        batch = SyncBatch.objects.create(run=run, kind="line_item_upsert")
+        for _ in range(3):  # handed out at 6, 12 and 23 minutes
+            while not engine.recover_stalled(lambda step, arg: None):
+                traveller.shift(timedelta(minutes=1))
+        # A worker takes it, then dies: its lease counts, not the back-off.
+        traveller.shift(timedelta(minutes=1))
+        SyncBatch.objects.filter(pk=batch.pk).update(
+            state="running", started=timezone.now()
+        )
+        traveller.shift(timedelta(seconds=331))
+
+        assert engine.recover_stalled(lambda step, arg: None) == 1
 
 
 def test_it_finishes_a_run_whose_last_step_was_lost(hubspot, settings):
