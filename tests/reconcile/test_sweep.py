@@ -281,6 +281,29 @@ def test_it_finds_a_merged_record_and_its_survivor(hubspot, api, no_scan):
     ]
 
 
+def test_a_record_a_sweep_finds_deleted_waits_for_a_person(
+    hubspot, api, no_scan, settings
+):
+    """Even with TALLY_ON_NOT_FOUND=recreate: the deleted record can still be
+    restored in HubSpot, and a copy made meanwhile would be a duplicate."""
+    settings.TALLY_ON_NOT_FOUND = "recreate"
+    synced_order(lines=1)
+    line = item("shop:1001:1")
+    api.post(f"/_sandbox/archive/line_items/{line.hubspot_id}")
+    sweep()
+
+    run = engine.run_inline(engine.create_run().pk)
+
+    assert run.items_total == 0
+    assert item("shop:1001:1").state == ItemState.NOT_FOUND
+    assert hubspot.store.count("line_items") == 0
+    # The person's retry re-creates it.
+    engine.run_inline(engine.create_run(retry=("not_found",)).pk)
+    recreated = item("shop:1001:1")
+    assert recreated.state == ItemState.VERIFIED
+    assert recreated.hubspot_id != line.hubspot_id
+
+
 def test_a_missing_record_is_not_recorded_twice(hubspot, api, no_scan):
     synced_order(lines=1)
     api.post(f"/_sandbox/archive/line_items/{item('shop:1001:1').hubspot_id}")
