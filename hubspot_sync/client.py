@@ -38,6 +38,25 @@ REDACTED = "[redacted]"
 NEWLINE = b"\n"
 
 
+def redact(value, token: str | None = None):
+    """``value`` with the HubSpot token replaced wherever it stands in a string.
+
+    HubSpot echoes what people type: a token pasted into a record's field
+    would otherwise reach stored outcomes, webhook events and the pages.
+    Dicts and lists are walked; other values are returned as they are.
+    """
+    token = settings.HUBSPOT_ACCESS_TOKEN if token is None else token
+    if not token:
+        return value
+    if isinstance(value, str):
+        return value.replace(token, REDACTED) if token in value else value
+    if isinstance(value, dict):
+        return {redact(k, token): redact(v, token) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v, token) for v in value]
+    return value
+
+
 class HubSpotError(Exception):
     """A call that did not produce a usable answer.
 
@@ -546,7 +565,7 @@ class HubSpotClient:
             )
         duration_ms = int((time.monotonic() - started) * 1000)
         call = self._record(method, path, body_text, attempt, duration_ms, response)
-        body = _json_or_none(response)
+        body = redact(_json_or_none(response), self._token)
         limits = call.rate_limit
         self.budget.observe(bucket, limits.get("max"), limits.get("interval_ms"))
         if 200 <= response.status_code < 300:
@@ -620,9 +639,7 @@ class HubSpotClient:
         return call
 
     def _scrub(self, text: str) -> str:
-        if self._token and self._token in text:
-            return text.replace(self._token, REDACTED)
-        return text
+        return redact(text, self._token)
 
 
 class _Retry(Exception):

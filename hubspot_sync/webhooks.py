@@ -34,6 +34,7 @@ from django.views.decorators.http import require_POST
 from django_q.tasks import async_task
 
 from hubspot_sync import reasons
+from hubspot_sync.client import redact
 from hubspot_sync.models import (
     ItemOutcome,
     ItemState,
@@ -282,6 +283,8 @@ def _store_each(rows: list[WebhookEvent]) -> list[int]:
 
 
 def _fields(event: dict[str, Any]) -> dict[str, Any]:
+    # The dedupe key is of the event as sent; what is kept never holds the token.
+    event = redact(event)
     object_type, _ = classify(event)
     value = event.get("propertyValue")
     return {

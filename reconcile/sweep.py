@@ -37,7 +37,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from hubspot_sync import reasons
-from hubspot_sync.client import HubSpotClient, HubSpotError, ObjectResult
+from hubspot_sync.client import HubSpotClient, HubSpotError, ObjectResult, redact
 from hubspot_sync.models import (
     ItemOutcome,
     ItemState,
@@ -229,10 +229,7 @@ def _describe(exc: Exception) -> str:
     text = (
         exc.message if isinstance(exc, HubSpotError) else f"{type(exc).__name__}: {exc}"
     )
-    token = settings.HUBSPOT_ACCESS_TOKEN
-    if token:
-        text = text.replace(token, "[redacted]")
-    return text[:2000]
+    return redact(text)[:2000]
 
 
 def digest(names, values: dict) -> str:

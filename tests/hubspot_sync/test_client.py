@@ -5,8 +5,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from hubspot_sync.client import HubSpotClient, HubSpotError
+from hubspot_sync.client import HubSpotClient, HubSpotError, redact
 from hubspot_sync.models import ApiCall
+from hubspot_sync.setup import ensure_properties
 from tests.hubspot_sync.fakes import FakeTime
 
 pytestmark = pytest.mark.django_db
@@ -245,6 +246,42 @@ def test_it_never_resends_a_create_that_timed_out(silent_port):
 
     assert caught.value.applied_unknown is True
     assert ApiCall.objects.count() == 1
+
+
+def test_a_record_value_holding_the_token_reaches_tally_redacted(hubspot):
+    """Someone pasted the token into a field in HubSpot: no copy is kept."""
+    client = HubSpotClient()
+    ensure_properties(client)
+    created = client.batch_upsert(
+        "deals",
+        [
+            UPSERT_INPUT
+            | {
+                "properties": {
+                    "tally_order_key": "test:1",
+                    "dealname": "leak sandbox-token here",
+                }
+            }
+        ],
+    )
+    hubspot_id = created.results[0].id
+
+    answer = client.batch_read("deals", [hubspot_id], ["dealname"])
+
+    assert answer.results[0].properties["dealname"] == "leak [redacted] here"
+    assert created.results[0].properties["dealname"] == "leak [redacted] here"
+    assert not ApiCall.objects.filter(response_body__contains="sandbox-token").exists()
+
+
+def test_redact_walks_nested_values_and_leaves_the_rest():
+    value = {"a": ["x tok y", {"tok": 5}], "b": None, "c": 1.5}
+
+    assert redact(value, "tok") == {
+        "a": ["x [redacted] y", {"[redacted]": 5}],
+        "b": None,
+        "c": 1.5,
+    }
+    assert redact(value, "") == value
 
 
 def test_it_redacts_the_token_if_an_answer_echoes_it(scripted_server):

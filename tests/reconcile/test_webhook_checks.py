@@ -154,3 +154,27 @@ def test_a_record_tally_does_not_know_is_stored_and_ignored(synced):
         "Tally does not act on creation events.",
     )
     assert not Sweep.objects.exists()
+
+
+def test_the_token_typed_into_hubspot_is_kept_nowhere(synced, settings):
+    """QA's case: someone pastes the access token into a deal's name."""
+    from django.db.models import Q
+
+    token = settings.HUBSPOT_ACCESS_TOKEN
+    deal = item("shop:1001")
+    assert "dealname" in deal.properties  # synced: the edit becomes a mismatch
+
+    control(synced).edit("deals", deal.hubspot_id, {"dealname": f"leak {token} here"})
+    delivered(synced)
+
+    event = WebhookEvent.objects.get(property_name="dealname")
+    assert event.property_value == "leak [redacted] here"
+    assert event.payload["propertyValue"] == "leak [redacted] here"
+    mismatch = item("shop:1001").outcomes.filter(outcome=Outcome.MISMATCH).get()
+    assert mismatch.detail["mismatches"]["dealname"]["hubspot"] == (
+        "leak [redacted] here"
+    )
+    assert not ItemOutcome.objects.filter(detail__icontains=token).exists()
+    assert not WebhookEvent.objects.filter(
+        Q(payload__icontains=token) | Q(property_value__contains=token)
+    ).exists()
