@@ -122,12 +122,18 @@ def _record_gone(ledger: Ledger, remaining: dict, ids: set[str], call) -> None:
 
 
 def mark_not_found(ledger: Ledger, items: list[SyncItem], call) -> None:
-    """Flag records HubSpot no longer has; re-create them or wait, per setting."""
+    """Flag records HubSpot no longer has; re-create them or wait, per setting.
+
+    A gone line item's link is pending either way, never "linked": the link
+    went with the record, and the link phase makes it again for the record
+    that replaces it.
+    """
+    for item in items:
+        if item.object_type == ObjectType.LINE_ITEM:
+            item.association = Association.PENDING
     if settings.TALLY_ON_NOT_FOUND == "recreate":
         for item in items:
             item.hubspot_id = ""
-            if item.object_type == ObjectType.LINE_ITEM:
-                item.association = Association.PENDING
         state, reason = ItemState.PENDING, reasons.NOT_FOUND_RECREATE
     else:
         state, reason = ItemState.NOT_FOUND, reasons.NOT_FOUND_WAIT

@@ -36,6 +36,7 @@ from django_q.tasks import async_task
 from hubspot_sync import reasons
 from hubspot_sync.client import redact
 from hubspot_sync.models import (
+    Association,
     ItemOutcome,
     ItemState,
     ObjectType,
@@ -564,6 +565,11 @@ def _merge(event: WebhookEvent, object_type: str) -> tuple[list[int], str]:
             outcomes.append(
                 ItemOutcome(item=item, outcome=Outcome.NOT_FOUND, detail=detail)
             )
+            unlinked = {}
+            if item.object_type == ObjectType.LINE_ITEM:
+                # Its link went with the record: pending, not "linked", until a
+                # sync links the record that replaces it.
+                unlinked["association"] = Association.PENDING
             SyncItem.objects.filter(pk=item.pk).update(
                 state=ItemState.NOT_FOUND,
                 state_changed=now,
@@ -571,6 +577,7 @@ def _merge(event: WebhookEvent, object_type: str) -> tuple[list[int], str]:
                 reason=reason.text,
                 next_step=reason.next_step,
                 updated=now,
+                **unlinked,
             )
             continue
         detail["hubspot_id"] = survivor

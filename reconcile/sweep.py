@@ -39,6 +39,7 @@ from django.utils import timezone
 from hubspot_sync import reasons
 from hubspot_sync.client import HubSpotClient, HubSpotError, ObjectResult, redact
 from hubspot_sync.models import (
+    Association,
     ItemOutcome,
     ItemState,
     ObjectType,
@@ -599,6 +600,14 @@ class Sweeper:
                 }
                 if item.state != change.state:
                     fields["state_changed"] = now
+                if (
+                    change.state == ItemState.NOT_FOUND
+                    and item.object_type == ObjectType.LINE_ITEM
+                ):
+                    # The link went with the record: "linked" would be false.
+                    # Pending, the next sync links it again once the record
+                    # is back (restored, or re-created by a retry).
+                    fields["association"] = Association.PENDING
                 written = self._unleased(
                     SyncItem.objects.filter(pk=item.pk, state=item.state)
                 ).update(**fields)

@@ -13,6 +13,7 @@ from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils.dateformat import format as date_format
 from django.utils.html import escape, format_html
+from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 from django.utils.text import Truncator, slugify
 from django.utils.timezone import localtime
@@ -534,12 +535,28 @@ class WebhookEventTable(DashboardTable):
             "the app subscribes (docs/webhooks.md)."
         )
 
+    def __init__(self, data, state: str = "", **kwargs) -> None:
+        if state in WebhookEvent.State.values:
+            # Filtered to one state, an empty page says nothing of the other
+            # events: "none yet" would be wrong while there are some.
+            kwargs.setdefault(
+                "empty_text",
+                format_html(
+                    'No {} events. <a href="{}">Show all events</a>.',
+                    WebhookEvent.State(state).label.lower(),
+                    reverse("reconcile:webhook-list"),
+                ),
+            )
+        super().__init__(data, **kwargs)
+
     def render_state(self, record, value):
         return badge(record.state, value)
 
     def render_object_id(self, record, value):
-        url = reverse("reconcile:item-list")
-        return format_html('<a href="{}?q={}">{}</a>', url, value, value)
+        # The ID comes from HubSpot's payload: encoded, whatever it holds stays
+        # the search's value and cannot add parameters of its own.
+        url = f"{reverse('reconcile:item-list')}?{urlencode({'q': value})}"
+        return format_html('<a href="{}">{}</a>', url, value)
 
     def render_property_value(self, value):
         return clipped(value, 60)

@@ -9,20 +9,25 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from hubspot_sync import imports, tasks
 from hubspot_sync.models import ImportJob
+from reconcile import roles
 from reconcile.models import AuditEntry
 
 JOBS_PER_PAGE = 50
 CANCEL_PERMISSION = "reconcile.retry_items"
+# The audit log's name for a cancel; the log shows it as CANCEL_LABEL.
+CANCEL = "cancel_import"
+CANCEL_LABEL = "Import cancellation"
 ACTIVE = (ImportJob.State.QUEUED, *imports.WAITING)
 # A poll this late means no worker is polling the job: it is stuck.
 OVERDUE = timedelta(minutes=2)
 
 
 @login_required
+@require_safe
 def job_list(request: HttpRequest) -> HttpResponse:
     return _page(request, confirm=None)
 
@@ -32,6 +37,16 @@ def job_list(request: HttpRequest) -> HttpResponse:
 def job_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     job = get_object_or_404(ImportJob, pk=pk)
     if not request.user.has_perm(CANCEL_PERMISSION):
+        if request.method == "POST":
+            # A refused confirmation is audited as a refused retry, resync or
+            # sweep is: the log shows who tried, not only who succeeded.
+            role = roles.role_of(request.user)
+            _audit(
+                request,
+                job,
+                AuditEntry.Status.REFUSED,
+                f"Refused: the {role} role may not cancel imports.",
+            )
         return render(
             request,
             "reconcile/job_list.html",
@@ -53,19 +68,15 @@ def job_cancel(request: HttpRequest, pk: int) -> HttpResponse:
         job.pk, request.user.get_username()
     )
     job.refresh_from_db()
-    AuditEntry.objects.create(
-        user=request.user,
-        username=request.user.get_username(),
-        action="cancel_import",
-        target=f"Import job {job.pk} (HubSpot import {job.hubspot_id or 'not started'})",
-        parameters={"job": job.pk, "hubspot_id": job.hubspot_id},
-        status=AuditEntry.Status.DONE if canceled else AuditEntry.Status.REFUSED,
-        result=(
+    _audit(
+        request,
+        job,
+        AuditEntry.Status.DONE if canceled else AuditEntry.Status.REFUSED,
+        (
             f"Canceled; its {len(job.item_ids):,} items go by batch on the next sync."
             if canceled
             else f"Not canceled: the job is {job.get_state_display().lower()}."
         ),
-        run_id=job.run_id,
     )
     if canceled:
         messages.success(request, f"Import job {job.pk} canceled.")
@@ -74,6 +85,21 @@ def job_cancel(request: HttpRequest, pk: int) -> HttpResponse:
             request, f"Import job {job.pk} had ended already ({job.state})."
         )
     return redirect("reconcile:job-list")
+
+
+def _audit(request: HttpRequest, job: ImportJob, status: str, result: str) -> None:
+    """One audit entry per cancel confirmation, done or refused, named alike so
+    that the audit log's filter finds them all."""
+    AuditEntry.objects.create(
+        user=request.user,
+        username=request.user.get_username(),
+        action=CANCEL,
+        target=f"Import job {job.pk} (HubSpot import {job.hubspot_id or 'not started'})",
+        parameters={"job": job.pk, "hubspot_id": job.hubspot_id},
+        status=status,
+        result=result,
+        run_id=job.run_id,
+    )
 
 
 def _page(request: HttpRequest, confirm: ImportJob | None) -> HttpResponse:

@@ -181,7 +181,12 @@ def test_it_waits_for_a_person_when_told_to(settings):
     )
 
     gone = SyncItem.objects.get(key="test:1:1")
-    assert (gone.state, gone.hubspot_id) == ("not_found", "101")
+    # Kept as it was, but no longer "linked": the link went with the record.
+    assert (gone.state, gone.hubspot_id, gone.association) == (
+        "not_found",
+        "101",
+        Association.PENDING,
+    )
     assert "sync_hubspot --retry not_found" in gone.next_step
 
 

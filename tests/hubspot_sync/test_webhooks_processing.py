@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 
 from hubspot_sync import webhooks
-from hubspot_sync.models import ItemOutcome, WebhookEvent
+from hubspot_sync.models import Association, ItemOutcome, SyncItem, WebhookEvent
 from hubspot_sync.signals import records_changed
 from reconcile.models import Sweep
 from tests.factories import item, make_staged_order, make_store
@@ -201,6 +201,27 @@ def test_a_merge_into_another_items_record_flags_the_absorbed_item(orders):
     assert absorbed.reason.startswith(
         "Someone merged the record into HubSpot record 501"
     )
+
+
+def test_a_line_merged_away_is_no_longer_shown_linked(orders):
+    SyncItem.objects.filter(object_type="line_items").update(
+        association=Association.LINKED, associated_to="501"
+    )
+    ids = stored(
+        {
+            "subscriptionType": "line_item.merge",
+            "objectId": 512,
+            "primaryObjectId": 512,
+            "mergedObjectIds": [511],
+            "numberOfPropertiesMoved": 1,
+        }
+    )
+
+    webhooks.process_events(ids)
+
+    absorbed, survivor = item("shop:1001:1"), item("shop:1001:2")
+    assert (absorbed.state, absorbed.association) == ("not_found", "pending")
+    assert (survivor.state, survivor.association) == ("verified", "linked")
 
 
 def test_a_failure_marks_the_events_failed_with_their_next_try(orders, monkeypatch):

@@ -189,3 +189,23 @@ def test_the_audit_log_names_a_sweep_and_counts_in_good_english(viewer_client):
 
     assert "<td >Sweep 7</td>" in response.text
     assert "1 item, 1 call" in response.text
+
+
+def test_import_cancels_have_a_name_and_a_filter(viewer_client, viewer, operator):
+    make_entries(operator, 2, action="cancel_import", status="done")
+    make_entries(viewer, 1, action="cancel_import", status="refused")
+    make_entries(operator, 3, action="retry")
+
+    everything = viewer_client.get(AUDIT)
+    cancels = viewer_client.get(AUDIT, {"action": "cancel_import"})
+
+    assert '<option value="cancel_import">Import cancellation</option>' in (
+        everything.text
+    )
+    assert "<td >Import cancellation</td>" in everything.text
+    assert "cancel_import</td>" not in everything.text
+    assert cancels.context["table"].paginator.count == 3
+    assert {row.record.action for row in cancels.context["table"].page.object_list} == {
+        "cancel_import"
+    }
+    assert '<option value="cancel_import" selected>' in cancels.text

@@ -10,6 +10,7 @@ from django.utils import timezone
 from hubspot_sync.models import ImportJob, ItemState, SyncBatch, SyncItem, SyncRun
 from reconcile import roles
 from reconcile.models import AuditEntry
+from tests.factories import audit_fields
 
 pytestmark = pytest.mark.django_db
 
@@ -89,6 +90,32 @@ def test_a_viewer_may_not_cancel(viewer_client):
     assert response.status_code == 403
     job.refresh_from_db()
     assert job.state == "PROCESSING"
+
+
+def test_a_viewers_cancel_is_audited_as_refused(viewer_client, viewer, enqueue):
+    job = make_job(state="PROCESSING", hubspot_id="40000000123")
+    url = reverse("reconcile:job-cancel", args=[job.pk])
+
+    looked = viewer_client.get(url)
+    assert looked.status_code == 403
+    assert not AuditEntry.objects.exists()  # looking is not asking
+
+    response = viewer_client.post(url)
+
+    assert response.status_code == 403
+    assert audit_fields(AuditEntry.objects.get()) == {
+        "user": viewer,
+        "username": "viewer",
+        "action": "cancel_import",
+        "target": f"Import job {job.pk} (HubSpot import 40000000123)",
+        "parameters": {"job": job.pk, "hubspot_id": "40000000123"},
+        "preview": {},
+        "status": "refused",
+        "result": "Refused: the Viewer role may not cancel imports.",
+        "run_id": job.run_id,
+        "sweep_id": None,
+    }
+    enqueue.assert_not_called()
 
 
 def test_an_operator_confirms_then_cancels(operator_client, enqueue):

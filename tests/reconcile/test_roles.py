@@ -6,7 +6,7 @@ from io import StringIO
 import pytest
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import Group
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.template.loader import render_to_string
 from django.test import RequestFactory
 from django.urls import reverse
@@ -197,6 +197,48 @@ def test_demo_user_resets_the_password_and_the_role():
     assert list(user.groups.values_list("name", flat=True)) == ["Viewer"]
     assert not user.is_staff
     assert Group.objects.count() == 3
+
+
+@pytest.mark.parametrize(
+    "username, problem",
+    [
+        ("", "--username '' is not a valid username: This field cannot be blank."),
+        (
+            "a b<script>",
+            "--username 'a b<script>' is not a valid username: Enter a valid "
+            "username. This value may contain only letters, numbers, and "
+            "@/./+/-/_ characters.",
+        ),
+        (
+            "x" * 200,
+            f"--username '{'x' * 200}' is not a valid username: Ensure this value "
+            "has at most 150 characters (it has 200).",
+        ),
+    ],
+)
+def test_demo_user_refuses_a_username_djangos_auth_would_refuse(
+    django_user_model, username, problem
+):
+    out = StringIO()
+
+    with pytest.raises(CommandError) as refused:
+        call_command(
+            "demo_user", "--role", "viewer", "--username", username, stdout=out
+        )
+
+    assert str(refused.value) == problem
+    assert out.getvalue() == ""
+    assert not django_user_model.objects.exists()
+
+
+def test_demo_user_takes_the_longest_username_django_allows():
+    out = StringIO()
+
+    call_command("demo_user", "--username", "a.b@c+d-" + "e" * 142, stdout=out)
+
+    username, password, _ = login_of(out.getvalue())
+    assert len(username) == 150
+    assert authenticate(username=username, password=password) is not None
 
 
 def render_button(user, sync_item) -> str:

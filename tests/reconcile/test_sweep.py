@@ -3,10 +3,18 @@
 from datetime import timedelta
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from hubspot_sync import engine
-from hubspot_sync.models import ApiCall, ItemOutcome, ItemState, Outcome, SyncItem
+from hubspot_sync.models import (
+    ApiCall,
+    Association,
+    ItemOutcome,
+    ItemState,
+    Outcome,
+    SyncItem,
+)
 from reconcile.models import CategorySnapshot, Order, OrderProblem, Orphan, Sweep
 from reconcile.sweep import create_sweep, run_sweep, run_sweep_inline
 from tests.factories import item, make_staged_order, make_store
@@ -302,6 +310,36 @@ def test_a_record_a_sweep_finds_deleted_waits_for_a_person(
     recreated = item("shop:1001:1")
     assert recreated.state == ItemState.VERIFIED
     assert recreated.hubspot_id != line.hubspot_id
+
+
+def test_a_line_found_gone_is_not_shown_linked_until_a_retry_links_it(
+    hubspot, api, no_scan, viewer_client
+):
+    synced_order(lines=1)
+    line = item("shop:1001:1")
+    assert line.association == Association.LINKED
+    api.post(f"/_sandbox/archive/line_items/{line.hubspot_id}")
+
+    sweep()
+
+    gone = item("shop:1001:1")
+    assert (gone.state, gone.association) == ("not_found", Association.PENDING)
+    listed = viewer_client.get(reverse("reconcile:category-list", args=["missing"]))
+    [row] = listed.context["table"].page.object_list
+    assert row.get_cell("association") == (
+        '<span class="badge badge-pending">Pending</span>'
+    )
+    # The person's retry re-creates the record, and the link phase links it.
+    engine.run_inline(engine.create_run(retry=("not_found",)).pk)
+    deal, recreated = item("shop:1001"), item("shop:1001:1")
+    assert recreated.hubspot_id != line.hubspot_id
+    assert (recreated.state, recreated.association, recreated.associated_to) == (
+        ItemState.VERIFIED,
+        Association.LINKED,
+        deal.hubspot_id,
+    )
+    links = hubspot.store.links_from([deal.hubspot_id], "line_items")
+    assert {link.to_id for link in links[deal.hubspot_id]} == {recreated.hubspot_id}
 
 
 def test_a_missing_record_is_not_recorded_twice(hubspot, api, no_scan):

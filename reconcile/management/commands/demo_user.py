@@ -1,7 +1,8 @@
 import secrets
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
 
 from reconcile import roles
 
@@ -20,6 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("--role", choices=sorted(ROLES), default="operator")
 
     def handle(self, *args, username: str, role: str, **options):
+        username = self._valid(username)
         password = secrets.token_urlsafe(9)
         user, _ = get_user_model().objects.get_or_create(username=username)
         user.set_password(password)
@@ -27,3 +29,21 @@ class Command(BaseCommand):
         user.save()
         roles.assign(user, ROLES[role])
         self.stdout.write(f"Login: {username} / {password} ({role})")
+
+    def _valid(self, username: str) -> str:
+        """The name as the login form and the admin would accept it.
+
+        ``get_or_create`` checks nothing: an empty name could never log in, and
+        one past the field's length fails only in databases that enforce it.
+        The field's own clean() runs the checks Django's auth applies: not
+        blank, the allowed characters, the maximum length.
+        """
+        model = get_user_model()
+        field = model._meta.get_field(model.USERNAME_FIELD)
+        try:
+            return field.clean(model.normalize_username(username), None)
+        except ValidationError as exc:
+            raise CommandError(
+                f"--username {username!r} is not a valid username: "
+                + " ".join(exc.messages)
+            ) from None
