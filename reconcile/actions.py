@@ -23,7 +23,7 @@ from datetime import date
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
@@ -59,9 +59,15 @@ DEALS = ObjectType.DEAL.value
 LINES = ObjectType.LINE_ITEM.value
 # A retry sends what a run would send anyway and what waits for a person.
 RETRY_STATES = tuple(SENDABLE_STATES) + tuple(RETRYABLE_STATES)
+# How a preview names the items it leaves out, by state: what they are, and
+# why they are left out (said of one item, and of several).
 SKIP_REASONS = {
-    ItemState.VERIFIED.value: "already verified: a resync of its order sends it again",
-    ItemState.EXCLUDED.value: "not synced by design: never sent",
+    ItemState.VERIFIED.value: (
+        "already verified",
+        "a resync of its order sends it again",
+        "a resync of their orders sends them again",
+    ),
+    ItemState.EXCLUDED.value: ("not synced by design", "never sent", "never sent"),
 }
 # Resync items whose order or line has no SyncItem yet (stage creates them).
 NEW = "new"
@@ -180,7 +186,8 @@ def _by_ids(params) -> Selection:
             f"At most {MAX_ITEMS:,} items at once; retry the list they are in."
         )
     ids = sorted({_positive_int(value, "item") for value in raw})
-    found = set(SyncItem.objects.filter(pk__in=ids).values_list("pk", flat=True))
+    storable = _storable_ids(ids, SyncItem)
+    found = set(SyncItem.objects.filter(pk__in=storable).values_list("pk", flat=True))
     missing = [str(pk) for pk in ids if pk not in found]
     if missing:
         raise SelectionError(f"No item with id {', '.join(missing)}.")
@@ -294,6 +301,17 @@ def _positive_int(raw, name: str) -> int:
     if value < 1:
         raise SelectionError(f"{name} must be a positive number.")
     return value
+
+
+def _storable_ids(ids: list[int], model) -> list[int]:
+    """The ids ``model``'s id column can hold; a larger one names no row.
+
+    Django answers an exact lookup with such an id by "nothing found", but
+    sends an ``IN`` list as it is, which SQLite's driver refuses with an
+    OverflowError (PostgreSQL's bigint holds up to 2**63 - 1 as well).
+    """
+    _, high = connection.ops.integer_field_range(model._meta.pk.get_internal_type())
+    return [pk for pk in ids if high is None or pk <= high]
 
 
 def _date(raw, name: str) -> date | None:
@@ -471,6 +489,20 @@ _STATE_ORDER = {
 
 def state_label(state: str) -> str:
     return NEW_LABEL if state == NEW else ItemState(state).label
+
+
+def skipped_text(state: str, count: int) -> str:
+    """One state a preview leaves out, as a sentence: the count first, then
+    what the items are and why, e.g. "2 not synced by design (never sent)".
+
+    The state's label alone would repeat the reason ("Not synced by design
+    2, not synced by design: never sent").
+    """
+    what, why_one, why_many = SKIP_REASONS.get(
+        state, (state_label(state).lower(), "", "")
+    )
+    why = why_one if count == 1 else why_many
+    return f"{count:,} {what} ({why})" if why else f"{count:,} {what}"
 
 
 # Execution.

@@ -131,11 +131,19 @@ class ItemFilter(django_filters.FilterSet):
         return queryset.filter(Q(order__store=store) | Q(line_item__order__store=store))
 
     def placed_from(self, queryset, name, day):
+        if day == date.min:
+            # No order is placed before the first day a date can name; its
+            # midnight may not even exist in UTC east of Greenwich.
+            return queryset.filter(_items_of(Order.objects.all()))
         return queryset.filter(
             _items_of(Order.objects.filter(placed_at__gte=_start_of(day)))
         )
 
     def placed_until(self, queryset, name, day):
+        if day == date.max:
+            # The last day a date can name has no next day to stop before
+            # (date.max + 1 day overflows): every order is placed by its end.
+            return queryset.filter(_items_of(Order.objects.all()))
         next_day = _start_of(day + timedelta(days=1))
         return queryset.filter(_items_of(Order.objects.filter(placed_at__lt=next_day)))
 

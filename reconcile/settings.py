@@ -132,6 +132,12 @@ STORAGES = {
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env.get_bool("SESSION_COOKIE_SECURE", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# Fields per query string or form. Django's default, 1,000, is also the retry
+# action's limit of items at once (reconcile.actions.MAX_ITEMS): a selection
+# just over it met Django's bare "Bad Request" before the action could say
+# what to do instead. Ten times that is still cheap to parse, and leaves the
+# action's own message to speak.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 10_000
 
 # HubSpot. The default target is Tally's own sandbox (manage.py hubspot_sandbox).
 SANDBOX_PORT = env.get_int("TALLY_SANDBOX_PORT", 8025, minimum=1, maximum=65535)

@@ -11,12 +11,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.html import format_html
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 from django_tables2 import RequestConfig
 
 from reconcile import actions, roles
 from reconcile.models import AuditEntry, Store
 from reconcile.tables import MAX_PER_PAGE, TABLE_TEMPLATE, badge, counted
+from reconcile.views import jobs
 
 AUDIT_PER_PAGE = 50
 WHAT = {
@@ -24,6 +25,9 @@ WHAT = {
     actions.RESYNC: "Resync",
     actions.SWEEP: "Reconciliation sweep",
 }
+# What the audit log names, and filters by: the actions above and import cancels
+# (reconcile.views.jobs).
+AUDITED = {**WHAT, jobs.CANCEL: jobs.CANCEL_LABEL}
 MAY = {
     actions.RETRY: "retry items",
     actions.RESYNC: "resync orders",
@@ -107,11 +111,7 @@ def _preview_page(request, selection, current, result=None) -> HttpResponse:
             for state, per_type in current.by_state.items()
         ],
         "skipped": [
-            (
-                actions.state_label(state),
-                count,
-                actions.SKIP_REASONS.get(state, ""),
-            )
+            actions.skipped_text(state, count)
             for state, count in current.skipped.items()
         ],
         "result": result,
@@ -132,7 +132,9 @@ def _forbidden(request: HttpRequest, action: str) -> HttpResponse:
 
 class AuditFilter(django_filters.FilterSet):
     username = django_filters.ChoiceFilter(label="User", empty_label="Anyone")
-    action = django_filters.ChoiceFilter(choices=list(WHAT.items()), empty_label="Any")
+    action = django_filters.ChoiceFilter(
+        choices=list(AUDITED.items()), empty_label="Any"
+    )
     status = django_filters.ChoiceFilter(
         choices=AuditEntry.Status.choices, empty_label="Any"
     )
@@ -186,7 +188,7 @@ class AuditTable(tables.Table):
         return super().paginate(paginator_class, per_page, page, **kwargs)
 
     def render_action(self, value: str) -> str:
-        return WHAT.get(value, value)
+        return AUDITED.get(value, value)
 
     def render_status(self, record: AuditEntry) -> str:
         return badge(record.status, record.get_status_display())
@@ -209,6 +211,7 @@ class AuditTable(tables.Table):
 
 
 @login_required
+@require_safe
 def audit_list(request: HttpRequest) -> HttpResponse:
     chosen = AuditFilter(request.GET, queryset=AuditEntry.objects.all())
     table = AuditTable(chosen.qs.order_by("-at", "-pk"))

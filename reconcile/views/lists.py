@@ -5,6 +5,9 @@ A list, its export and its "retry all" link read the same query string through
 ``filtered_items``, so they select the same items. A page pays for the order,
 the latest outcome (and, for mismatches, the latest mismatch) of the rows it
 shows only: a count, one page query and one query per prefetch.
+
+Every view here only reads: anything but GET and HEAD gets 405
+(``require_safe``), not a page that looks as if a form had been taken.
 """
 
 from functools import partial
@@ -25,6 +28,7 @@ from django.db.models import (
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
+from django.views.decorators.http import require_safe
 from django_tables2 import RequestConfig
 
 from hubspot_sync.models import ItemOutcome, ItemState, Outcome, SyncItem
@@ -63,6 +67,7 @@ HUBSPOT_SAID = " HubSpot said:"
 
 
 @login_required
+@require_safe
 def item_list(request: HttpRequest) -> HttpResponse:
     selection = filtered_items(request.GET)
     retry_url = _retry_url(request)
@@ -86,6 +91,7 @@ def item_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_safe
 def category_list(request: HttpRequest, slug: str) -> HttpResponse:
     category = _category(slug)
     if slug == "orphan":
@@ -226,6 +232,7 @@ def _order_problem_list(request: HttpRequest, category) -> HttpResponse:
 
 
 @login_required
+@require_safe
 def error_list(request: HttpRequest) -> HttpResponse:
     """Each reason code in each list that needs attention: how many, why, what to do.
 
@@ -273,12 +280,14 @@ def _category_of_item() -> Case:
 
 
 @login_required
+@require_safe
 def item_export(request: HttpRequest) -> HttpResponse:
     refused = _refuse_invalid_filters(request, None)
     return refused or reports.response(reports.items(request.GET))
 
 
 @login_required
+@require_safe
 def category_export(request: HttpRequest, slug: str) -> HttpResponse:
     category = _category(slug)
     if category.items is not None:

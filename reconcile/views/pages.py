@@ -5,6 +5,7 @@ from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.views.decorators.http import require_safe
 from django_tables2 import RequestConfig
 
 from hubspot_sync.models import (
@@ -36,6 +37,7 @@ RETRY_PERMISSION = "reconcile.retry_items"
 
 
 @login_required
+@require_safe
 def overview(request: HttpRequest) -> HttpResponse:
     counted = queries.dashboard_counts()
     counts = counted["status"]
@@ -79,6 +81,7 @@ def overview(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_safe
 def run_list(request: HttpRequest) -> HttpResponse:
     table = RunTable(SyncRun.objects.all())
     RequestConfig(request).configure(table)
@@ -86,6 +89,7 @@ def run_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_safe
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(SyncRun, pk=pk)
 
@@ -118,6 +122,7 @@ def _summary_rows(summary: dict) -> list[tuple[str, str, int]]:
 
 
 @login_required
+@require_safe
 def call_detail(request: HttpRequest, pk: int) -> HttpResponse:
     call = get_object_or_404(ApiCall.objects.select_related("batch"), pk=pk)
 
@@ -141,6 +146,7 @@ def _run_url(call: ApiCall) -> str | None:
 
 
 @login_required
+@require_safe
 def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """An order, its deal and lines, and what HubSpot answered for each.
 
@@ -193,6 +199,7 @@ def _with_excerpts(rows: list[dict], wanted: set[str]) -> list[dict]:
 
 
 @login_required
+@require_safe
 def sweep_list(request: HttpRequest) -> HttpResponse:
     table = SweepTable(Sweep.objects.order_by("-created", "-pk"))
     RequestConfig(request).configure(table)
@@ -200,13 +207,14 @@ def sweep_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_safe
 def webhook_list(request: HttpRequest) -> HttpResponse:
     """What HubSpot's webhooks said, and what Tally made of each event."""
     state = request.GET.get("state", "")
     events = WebhookEvent.objects.defer("payload")
     if state in WebhookEvent.State.values:
         events = events.filter(state=state)
-    table = WebhookEventTable(events)
+    table = WebhookEventTable(events, state=state)
     RequestConfig(request).configure(table)
     context = {
         "table": table,

@@ -1,10 +1,14 @@
 import io
 import json
+from datetime import timedelta
+from unittest import mock
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
-from hubspot_sync.models import ItemState, SyncItem
+from hubspot_sync import engine
+from hubspot_sync.models import ItemState, SyncItem, SyncRun
 from tests.hubspot_sync.test_engine import make_orders
 
 pytestmark = pytest.mark.django_db
@@ -60,3 +64,74 @@ def test_status_counts_skips_that_a_read_back_settled(hubspot):
     assert status["unreported_skips"] == 0
     assert status["unreported_skips_seen"] > 0
     assert status["items_by_state"]["line_items"]["verified"] == 100
+
+
+class Terminal(io.StringIO):
+    """Captured output that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+# The phases and batches a run reports, one step after another; an import
+# polled again reports the same line twice.
+STEPS = [
+    (SyncRun.Phase.OBJECTS, 1),
+    (SyncRun.Phase.OBJECTS, 1),
+    (SyncRun.Phase.ASSOCIATIONS, 2),
+    (SyncRun.Phase.FINISHED, 3),
+]
+
+
+def fake_run_inline(run_id, progress=None):
+    """engine.run_inline, reporting STEPS and ending the run done."""
+    for phase, done in STEPS:
+        SyncRun.objects.filter(pk=run_id).update(
+            phase=phase, batches_done=done, batches_total=3
+        )
+        if progress:
+            progress(SyncRun.objects.get(pk=run_id))
+    started = timezone.now()
+    SyncRun.objects.filter(pk=run_id).update(
+        state=SyncRun.State.DONE,
+        started=started,
+        finished=started + timedelta(seconds=72),
+        items_total=3,
+        summary={"verified": 3},
+    )
+    return SyncRun.objects.get(pk=run_id)
+
+
+def run_with_progress(out: io.StringIO) -> int:
+    with mock.patch.object(engine, "run_inline", side_effect=fake_run_inline):
+        call_command("sync_hubspot", "--wait", stdout=out)
+    return SyncRun.objects.get().pk
+
+
+def test_it_prints_each_progress_line_on_its_own_line_when_not_a_terminal():
+    out = io.StringIO()
+
+    run = run_with_progress(out)
+
+    assert out.getvalue() == (
+        f"Run {run}: Deals and line items, batch 1/3\n"
+        f"Run {run}: Associations, batch 2/3\n"
+        f"Run {run}: Finished, batch 3/3\n"
+        f"Run {run} done in 1 min 12 s: 3 items sent (verified 3).\n"
+    )
+
+
+def test_it_overwrites_its_progress_line_on_a_terminal():
+    out = Terminal()
+
+    run = run_with_progress(out)
+
+    objects = f"Run {run}: Deals and line items, batch 1/3"
+    associations = f"Run {run}: Associations, batch 2/3"
+    # A shorter line is padded over the end of the longer one before it.
+    finished = f"Run {run}: Finished, batch 3/3".ljust(len(associations))
+    associations = associations.ljust(len(objects))
+    assert out.getvalue() == (
+        f"\r{objects}\r{objects}\r{associations}\r{finished}\n"
+        f"Run {run} done in 1 min 12 s: 3 items sent (verified 3).\n"
+    )

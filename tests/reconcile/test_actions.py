@@ -116,6 +116,48 @@ def test_it_previews_a_filtered_list_without_a_category():
     assert preview.skipped == {"verified": 2}
 
 
+def test_it_names_only_the_ids_past_the_id_column_that_no_item_has():
+    make_shop()
+    failed = item("shop:1001:3")
+
+    with pytest.raises(actions.SelectionError) as raised:
+        actions.retry_selection(params(f"item={failed.pk}&item={2**63}"))
+
+    assert str(raised.value) == f"No item with id {2**63}."
+
+
+def test_a_list_placed_until_the_last_day_a_date_can_name_is_every_order():
+    make_shop()
+
+    until_the_end = actions.preview(
+        actions.retry_selection(params("placed_before=9999-12-31"))
+    )
+    from_the_start = actions.preview(
+        actions.retry_selection(params("placed_after=0001-01-01"))
+    )
+
+    assert until_the_end.target == "Items list where placed_before=9999-12-31"
+    assert until_the_end.selected == {"deals": 4, "line_items": 7}
+    assert from_the_start.selected == {"deals": 4, "line_items": 7}
+
+
+@pytest.mark.parametrize(
+    "state, count, text",
+    [
+        ("excluded", 2, "2 not synced by design (never sent)"),
+        ("excluded", 1, "1 not synced by design (never sent)"),
+        ("verified", 1, "1 already verified (a resync of its order sends it again)"),
+        (
+            "verified",
+            1200,
+            "1,200 already verified (a resync of their orders sends them again)",
+        ),
+    ],
+)
+def test_it_says_what_it_skips_in_one_sentence(state, count, text):
+    assert actions.skipped_text(state, count) == text
+
+
 def test_it_previews_the_items_a_run_touched():
     make_shop()
     run = make_run()
@@ -331,6 +373,14 @@ def test_the_digest_changes_with_the_selection_only():
         ("item=0", "item must be a positive number."),
         ("item=99999", "No item with id 99999."),
         ("run=99999", "No run 99999."),
+        # Past the 64-bit id columns of SQLite and PostgreSQL alike.
+        (f"item={2**63}", f"No item with id {2**63}."),
+        (
+            "item=99999999999999999999999",
+            "No item with id 99999999999999999999999.",
+        ),
+        (f"run={2**63}", f"No run {2**63}."),
+        ("run=99999999999999999999999", "No run 99999999999999999999999."),
         ("category=orphan", "'orphan' is not a list of items."),
         ("category=nope", "'nope' is not a list of items."),
         (
@@ -355,6 +405,8 @@ def test_it_refuses_a_retry_selection_it_cannot_read(query, message):
         ("", "Choose an order, a store or a date range."),
         ("order=1&store=shop", "Choose one order, or a store and dates, not both."),
         ("order=99999", "No order 99999."),
+        (f"order={2**63}", f"No order {2**63}."),
+        ("order=99999999999999999999999", "No order 99999999999999999999999."),
         ("store=elsewhere", "No store 'elsewhere'."),
         ("placed_after=yesterday", "placed_after must be a date (YYYY-MM-DD)."),
         (

@@ -108,13 +108,24 @@ def test_it_names_why_items_are_skipped(operator_client):
     page = operator_client.get(f"{RETRY}?q=1001")
 
     assert page.context["skipped"] == [
-        (
-            "Verified",
-            2,
-            "already verified: a resync of its order sends it again",
-        )
+        "2 already verified (a resync of their orders sends them again)"
     ]
-    assert "<dt>Skipped: Verified</dt><dd>2, already verified" in page.text
+    assert (
+        "<dt>Skipped</dt><dd>2 already verified (a resync of their orders sends "
+        "them again)</dd>"
+    ) in page.text
+
+
+def test_a_resync_preview_says_in_one_sentence_what_it_leaves_out(operator_client):
+    make_shop()  # order 1003, a stock adjustment: its deal and line are excluded
+    query = "placed_after=2010-12-01&placed_before=2010-12-01&store=shop"
+
+    page = operator_client.get(f"{RESYNC}?{query}")
+
+    assert page.status_code == 200
+    assert page.context["skipped"] == ["2 not synced by design (never sent)"]
+    assert "<dt>Skipped</dt><dd>2 not synced by design (never sent)</dd>" in page.text
+    assert "Not synced by design 2" not in page.text
 
 
 def test_it_retries_exactly_the_chosen_items_in_one_run(operator_client, enqueue):
@@ -312,6 +323,54 @@ def test_it_answers_400_to_a_selection_it_cannot_read(operator_client):
 
     assert response.status_code == 400
     assert "item must be a number, not &#x27;abc&#x27;." in response.text
+
+
+@pytest.mark.parametrize(
+    "address, message",
+    [
+        (
+            f"{RETRY}?item=99999999999999999999999",
+            "No item with id 99999999999999999999999.",
+        ),
+        (f"{RETRY}?item={2**63}", f"No item with id {2**63}."),
+        (f"{RETRY}?run=99999999999999999999999", "No run 99999999999999999999999."),
+        (
+            f"{RESYNC}?order=99999999999999999999999",
+            "No order 99999999999999999999999.",
+        ),
+    ],
+)
+def test_it_answers_400_to_an_id_past_the_databases_integers(
+    operator_client, address, message
+):
+    make_shop()
+
+    response = operator_client.get(address)
+
+    assert response.status_code == 400
+    assert f'<div class="errors" role="alert"><p>{message}</p></div>' in response.text
+
+
+def test_it_refuses_more_than_1000_selected_items_in_its_own_words(operator_client):
+    make_shop()
+    query = "&".join(f"item={pk}" for pk in range(1, 1003))
+
+    response = operator_client.get(f"{RETRY}?{query}")
+
+    assert response.status_code == 400
+    assert [t.name for t in response.templates][0] == "reconcile/actions/invalid.html"
+    assert "At most 1,000 items at once; retry the list they are in." in response.text
+
+
+def test_it_previews_a_list_placed_until_the_last_day_a_date_can_name(
+    operator_client,
+):
+    make_shop()
+
+    page = operator_client.get(f"{RETRY}?placed_before=9999-12-31")
+
+    assert page.status_code == 200
+    assert page.context["preview"].selected == {"deals": 4, "line_items": 7}
 
 
 def test_it_resyncs_an_order_verified_items_too(operator_client, enqueue):

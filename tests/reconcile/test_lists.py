@@ -155,6 +155,100 @@ def test_it_filters_the_items_list(viewer_client, params, keys):
     assert sorted(key for page in by_list for key in shown_keys(page)) == keys
 
 
+EVERY_KEY = [
+    "outlet:2001",
+    "outlet:2001:1",
+    "shop:1001",
+    "shop:1001:1",
+    "shop:1001:2",
+    "shop:1001:3",
+    "shop:1002",
+    "shop:1002:1",
+    "shop:1002:2",
+    "shop:1003",
+    "shop:1003:1",
+    "shop:1005",
+    "shop:C1004",
+    "shop:C1004:1",
+]
+
+
+@pytest.mark.parametrize("time_zone", ["UTC", "Asia/Tokyo", "America/Los_Angeles"])
+@pytest.mark.parametrize(
+    "params, keys",
+    [
+        ({"placed_before": "9999-12-31"}, EVERY_KEY),
+        ({"placed_after": "0001-01-01"}, EVERY_KEY),
+        ({"placed_after": "0001-01-01", "placed_before": "9999-12-31"}, EVERY_KEY),
+        ({"placed_after": "9999-12-31"}, []),
+        ({"placed_before": "0001-01-01"}, []),
+        ({"placed_after": "2011-01-01", "placed_before": "9999-12-31"}, EVERY_KEY[:2]),
+    ],
+)
+def test_the_first_and_last_days_a_date_can_name_are_filters_like_any(
+    viewer_client, settings, time_zone, params, keys
+):
+    settings.TIME_ZONE = time_zone
+    make_every_category()
+
+    listed = viewer_client.get(
+        reverse("reconcile:item-list"), {**params, "per_page": 100}
+    )
+    mismatches = viewer_client.get(url("mismatch"), params)
+    exported = viewer_client.get(reverse("reconcile:item-export"), params)
+
+    assert listed.status_code == 200
+    assert listed.context["form"].errors == {}
+    assert shown_keys(listed) == keys
+    assert shown_keys(mismatches) == [k for k in keys if k == "shop:1001:2"]
+    rows = b"".join(exported.streaming_content).decode("utf-8-sig").splitlines()
+    assert sorted(row.split(",")[0] for row in rows[1:]) == keys
+
+
+@pytest.mark.parametrize(
+    "address, status",
+    [
+        ("/items/?job=99999999999999999999999", 200),
+        ("/items/export.csv?job=99999999999999999999999", 200),
+        ("/lists/unreported/?job=99999999999999999999999", 200),
+        ("/items/?page=99999999999999999999999", 200),
+        ("/items/?per_page=99999999999999999999999", 200),
+        ("/jobs/?page=99999999999999999999999", 200),
+        ("/audit/?page=99999999999999999999999", 200),
+        ("/runs/99999999999999999999999/", 404),
+        ("/runs/99999999999999999999999/?calls=99999999999999999999999", 404),
+        ("/calls/99999999999999999999999/", 404),
+        ("/orders/99999999999999999999999/", 404),
+        ("/jobs/99999999999999999999999/cancel/", 404),
+    ],
+)
+def test_numbers_past_the_databases_integers_find_nothing(
+    operator_client, address, status
+):
+    make_every_category()
+
+    response = operator_client.get(address)
+
+    assert response.status_code == status
+    if address.startswith("/items/?job="):
+        assert shown_keys(response) == []
+
+
+def test_a_year_past_9999_is_a_form_error_not_a_crash(viewer_client):
+    make_every_category()
+
+    listed = viewer_client.get(
+        reverse("reconcile:item-list"), {"placed_before": "10000-01-01"}
+    )
+    exported = viewer_client.get(
+        reverse("reconcile:item-export"), {"placed_before": "10000-01-01"}
+    )
+
+    assert listed.status_code == 200
+    assert listed.context["form"].errors == {"placed_before": ["Enter a valid date."]}
+    assert exported.status_code == 400
+
+
 def test_it_searches_by_hubspot_id_and_association_within_a_category(viewer_client):
     make_every_category()
 

@@ -3,7 +3,9 @@ import time_machine
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from hubspot_sync.models import ItemState, Outcome
+from hubspot_sync.models import ImportJob, ItemState, Outcome
+from reconcile.filters import ItemFilter
+from reconcile.management.commands import export_report
 from reconcile.models import Order, OrderProblem, Orphan
 from tests.factories import (
     item,
@@ -91,6 +93,69 @@ def test_it_filters_as_the_items_export_does(
     written = command_export(tmp_path, "items", *options)
 
     assert written == web_export(viewer_client, "/items/export.csv", params)
+
+
+def test_it_filters_by_import_job_and_past_outcome_as_the_export_does(
+    viewer_client, tmp_path, shop
+):
+    chosen = [item("shop:1002").pk, item("shop:1002:1").pk]
+    job = ImportJob.objects.create(object_type="line_items", item_ids=chosen)
+    make_outcome(item("shop:1001:1"), Outcome.UNREPORTED_SKIP)  # settled since
+    make_outcome(item("shop:1001:1"), Outcome.VERIFIED)
+
+    for options, params, keys in (
+        (["--job", str(job.pk)], {"job": job.pk}, ["shop:1002", "shop:1002:1"]),
+        (["--ever", "unreported_skip"], {"ever": "unreported_skip"}, ["shop:1001:1"]),
+        (
+            ["--job", str(job.pk), "--ever", "unreported_skip"],
+            {"job": job.pk, "ever": "unreported_skip"},
+            [],
+        ),
+        (
+            ["--ever", "mismatch", "--type", "line_items"],
+            {"ever": "mismatch", "type": "line_items"},
+            ["shop:1001:2"],
+        ),
+    ):
+        written = command_export(tmp_path, "items", *options)
+
+        assert written == web_export(viewer_client, "/items/export.csv", params)
+        rows = written.decode("utf-8-sig").splitlines()[1:]
+        assert [row.split(",")[0] for row in rows] == keys
+
+
+def test_it_has_an_option_for_every_filter_of_the_lists():
+    assert sorted(export_report.FILTERS) == sorted(ItemFilter.base_filters)
+
+
+def test_it_refuses_an_outcome_or_job_it_cannot_read(tmp_path):
+    with pytest.raises(CommandError) as error:
+        call_command(
+            "export_report",
+            "items",
+            "--output",
+            str(tmp_path / "x.csv"),
+            "--ever",
+            "lost",
+            "--job",
+            "first",
+        )
+
+    assert str(error.value) == (
+        "Invalid filter: --job: Enter a number.; --ever: Select a valid choice. "
+        "lost is not one of the available choices."
+    )
+
+
+def test_the_last_day_a_date_can_name_leaves_the_range_open(
+    viewer_client, tmp_path, shop
+):
+    params = {"placed_before": "9999-12-31"}
+
+    written = command_export(tmp_path, "items", "--placed-before", "9999-12-31")
+
+    assert written == web_export(viewer_client, "/items/export.csv", params)
+    assert written == command_export(tmp_path, "items")
 
 
 def test_the_filters_select_exactly_the_listed_items(tmp_path, shop):

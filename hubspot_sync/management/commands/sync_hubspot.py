@@ -49,9 +49,11 @@ class Command(BaseCommand):
                 f"Queued run {run.pk}. A worker (python manage.py qcluster) runs it."
             )
             return
+        self._overwrite = self.stdout.isatty()
+        self._shown = ""
         run = engine.run_inline(run.pk, progress=self._progress if verbosity else None)
-        if verbosity:
-            self.stdout.write("")
+        if self._overwrite and self._shown:
+            self.stdout.write("")  # ends the line the progress overwrote
         if run.state != SyncRun.State.DONE:
             raise CommandError(f"Run {run.pk} could not finish: {run.error}")
         summary = ", ".join(f"{k} {v:,}" for k, v in sorted(run.summary.items()))
@@ -62,13 +64,24 @@ class Command(BaseCommand):
         )
 
     def _progress(self, run: SyncRun) -> None:
+        """One line of progress: on a terminal it overwrites the one before.
+
+        Written to a file or a pipe, a carriage return does not go back, and
+        the lines would run together; there each is a line of its own, and a
+        line the same as the one before (an import polled again) is left out.
+        """
         jobs = ", ".join(
             f"import {job.hubspot_id or job.pk} {job.state}"
             for job in run.import_jobs.filter(finished__isnull=True)
         )
-        self.stdout.write(
-            f"\rRun {run.pk}: {run.get_phase_display()}, batch "
-            f"{run.batches_done}/{run.batches_total}{'; ' + jobs if jobs else ''}",
-            ending="",
+        line = (
+            f"Run {run.pk}: {run.get_phase_display()}, batch "
+            f"{run.batches_done}/{run.batches_total}{'; ' + jobs if jobs else ''}"
         )
+        if self._overwrite:
+            # Padded to the length of the line before, which may be longer.
+            self.stdout.write(f"\r{line:<{len(self._shown)}}", ending="")
+        elif line != self._shown:
+            self.stdout.write(line)
+        self._shown = line
         self.stdout.flush()

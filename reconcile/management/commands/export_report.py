@@ -18,6 +18,11 @@ FILTERS = {
     "code": ("CODE", "one exact reason code, e.g. INVALID_OPTION"),
     "placed_after": ("DAY", "orders placed on or after this day (YYYY-MM-DD)"),
     "placed_before": ("DAY", "orders placed on or before this day (YYYY-MM-DD)"),
+    "job": ("ID", "the items one HubSpot import carried (its id on the Jobs page)"),
+    "ever": (
+        "OUTCOME",
+        "an outcome anywhere in the item's history, e.g. unreported_skip",
+    ),
 }
 NOT_ITEMS = ("orphan", "order-problem")
 
