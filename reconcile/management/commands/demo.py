@@ -24,6 +24,7 @@ DATA_FILE = Path(settings.BASE_DIR) / "data" / "online-retail-2010-12_2011-01.cs
 DEMO_TIMEOUT = 10  # seconds, the worker's HubSpot timeout in the demo
 WORKER_GRACE = 20  # seconds for django-q to finish the batches in hand
 IMPORT_SECONDS = 5  # the sandbox's processing time per import in the demo
+PROGRESS_EVERY = 10  # seconds between progress lines when not on a terminal
 
 
 class Command(BaseCommand):
@@ -31,6 +32,9 @@ class Command(BaseCommand):
         "Import the bundled orders, start the HubSpot sandbox, a worker and the "
         "dashboard, and sync everything. Ctrl-C stops it all."
     )
+    # The progress line shown last, and when (see _progress).
+    _shown = ""
+    _shown_at = 0.0
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=8000, help="Dashboard port")
@@ -164,17 +168,16 @@ class Command(BaseCommand):
         while run.state in (SyncRun.State.QUEUED, SyncRun.State.RUNNING):
             time.sleep(1)
             run.refresh_from_db()
-            self.stdout.write(
-                f"\rSync run {run.pk}: {run.get_phase_display()}, batch "
-                f"{run.batches_done}/{run.batches_total}   ",
-                ending="",
+            self._progress(
+                f"Sync run {run.pk}: {run.get_phase_display()}, batch "
+                f"{run.batches_done}/{run.batches_total}"
             )
-            self.stdout.flush()
+        self._end_progress()
         calls = ApiCall.objects.count() - calls_before
         wait_ms = ApiCall.objects.filter(run=run).aggregate(s=Sum("duration_ms"))["s"]
         summary = ", ".join(f"{k} {v}" for k, v in sorted(run.summary.items()))
         self.stdout.write(
-            f"\nSync run {run.pk} {run.state} in {time.monotonic() - started:.1f} s: "
+            f"Sync run {run.pk} {run.state} in {time.monotonic() - started:.1f} s: "
             f"{run.items_total} items, {calls} HubSpot calls "
             f"({(wait_ms or 0) / 1000:.1f} s waiting on HubSpot). {summary}"
         )
@@ -236,14 +239,13 @@ class Command(BaseCommand):
         while sweep.state in (Sweep.State.QUEUED, Sweep.State.RUNNING):
             time.sleep(1)
             sweep.refresh_from_db()
-            self.stdout.write(
-                f"\rSweep {sweep.pk}: {sweep.items_checked}/{sweep.items_total} items "
-                f"checked, {sweep.calls} calls   ",
-                ending="",
+            self._progress(
+                f"Sweep {sweep.pk}: {sweep.items_checked}/{sweep.items_total} items "
+                f"checked, {sweep.calls} calls"
             )
-            self.stdout.flush()
+        self._end_progress()
         self.stdout.write(
-            f"\nSweep {sweep.pk} {sweep.state} in {time.monotonic() - started:.1f} s."
+            f"Sweep {sweep.pk} {sweep.state} in {time.monotonic() - started:.1f} s."
         )
         if sweep.error:
             self.stdout.write(self.style.ERROR(sweep.error))
@@ -252,6 +254,28 @@ class Command(BaseCommand):
             count = sweep.counts.get(category.slug, 0)
             if count and category.attention:
                 self.stdout.write(f"  {category.label}: {count}")
+
+    def _progress(self, line: str) -> None:
+        """Show how far work is: one line overwritten on a terminal.
+
+        Into a file or a pipe a carriage return does not go back, and the
+        lines would run together: there a line of its own, at most every
+        PROGRESS_EVERY seconds and only when it says something new.
+        """
+        if self.stdout.isatty():
+            self.stdout.write(f"\r{line:<{len(self._shown)}}", ending="")
+            self.stdout.flush()
+            self._shown = line
+            return
+        now = time.monotonic()
+        if line != self._shown and now - self._shown_at >= PROGRESS_EVERY:
+            self.stdout.write(line)
+            self._shown, self._shown_at = line, now
+
+    def _end_progress(self) -> None:
+        if self.stdout.isatty() and self._shown:
+            self.stdout.write("")  # ends the overwritten line
+        self._shown, self._shown_at = "", 0.0
 
 
 def _times_ten(item: SyncItem, name: str) -> str:
