@@ -80,8 +80,13 @@ class Command(BaseCommand):
                 "A demo process stopped on its own; see its output above."
             )
         except KeyboardInterrupt:
+            _ignore_stop_signals()
             self.stdout.write("\nStopping…")
         finally:
+            # A second Ctrl-C or kill (a supervisor and a person both
+            # signalling, say) must not cut the stopping short and orphan a
+            # child: from here on the demo is stopping anyway.
+            _ignore_stop_signals()
             self._stop_children()
 
     def _prepare(self) -> None:
@@ -284,6 +289,11 @@ def _times_ten(item: SyncItem, name: str) -> str:
 
 def _raise_interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
+
+
+def _ignore_stop_signals() -> None:
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)
 
 
 def _stop_group(child: subprocess.Popen, timeout: float) -> None:
