@@ -17,7 +17,7 @@ from hubspot_sync.sandbox.history import DEFAULT_USER_ID, changes, person
 from hubspot_sync.sandbox.kinds import ObjectKind, resolve_kind
 from hubspot_sync.sandbox.messages import Context, Response
 from hubspot_sync.sandbox.records import render
-from hubspot_sync.sandbox.store import Record
+from hubspot_sync.sandbox.store import Record, UniqueTaken
 from hubspot_sync.sandbox.writes import Planner, create_one
 
 MERGED_IDS = "hs_merged_object_ids"
@@ -126,6 +126,28 @@ def archive(ctx: Context, kind: ObjectKind, object_id: str) -> Response:
     return Response(200, render(record, record.properties))
 
 
+def restore(ctx: Context, kind: ObjectKind, object_id: str) -> Response:
+    """Bring a record back from the recycling bin, as a restore in HubSpot's UI."""
+    with ctx.store.atomic():
+        if ctx.store.get(kind, object_id, archived=True) is None:
+            raise ApiError(
+                404,
+                "OBJECT_NOT_FOUND",
+                f"The sandbox has no archived {kind.label} {object_id}",
+            )
+        try:
+            ctx.store.restore(kind, [object_id], now_ms(), person())
+        except UniqueTaken as taken:
+            raise ApiError(
+                409,
+                "CONFLICT",
+                f"Cannot restore {kind.label} {object_id}: {taken}",
+            ) from None
+        record = ctx.store.get(kind, object_id)
+    assert record is not None
+    return Response(200, render(record, record.properties))
+
+
 def _text_id(body: dict[str, Any], key: str) -> str:
     value = body.get(key)
     if isinstance(value, bool) or not isinstance(value, str | int):
@@ -165,6 +187,7 @@ ROUTES: list[tuple[str, re.Pattern[str], Callable[..., Response]]] = [
     ("POST", re.compile(rf"edit/{_T}/(?P<object_id>[^/]+)"), edit),
     ("POST", re.compile(rf"merge/{_T}"), merge),
     ("POST", re.compile(rf"archive/{_T}/(?P<object_id>[^/]+)"), archive),
+    ("POST", re.compile(rf"restore/{_T}/(?P<object_id>[^/]+)"), restore),
     ("POST", re.compile(r"imports"), import_options),
 ]
 

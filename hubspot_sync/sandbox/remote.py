@@ -37,6 +37,9 @@ class SandboxControl:
     def archive(self, kind: str, object_id: str) -> dict:
         return self._post(f"/_sandbox/archive/{kind}/{object_id}", {})
 
+    def restore(self, kind: str, object_id: str) -> dict:
+        return self._post(f"/_sandbox/restore/{kind}/{object_id}", {})
+
     def plant(self, kind: str, properties: dict) -> dict:
         return self._post(f"/_sandbox/records/{kind}", {"properties": properties})
 

@@ -89,6 +89,14 @@ CREATE INDEX IF NOT EXISTS import_error_import ON import_error (import_id, seq);
 """
 
 
+class UniqueTaken(Exception):
+    """A unique value another live record holds."""
+
+    def __init__(self, name: str, value: str, holder: str) -> None:
+        super().__init__(f"{name} {value!r} is held by record {holder}")
+        self.name, self.value, self.holder = name, value, holder
+
+
 @dataclass(frozen=True)
 class Record:
     id: str
@@ -416,6 +424,40 @@ class Store:
             )
             if self._watched():
                 self.observer.archived(_kind_name(kind), list(live), when_ms, source)
+
+    def restore(
+        self,
+        kind: "str | ObjectKind",
+        object_ids: Iterable[str],
+        when_ms: int,
+        source: Source = API,
+    ) -> list[str]:
+        """Bring archived records back, unique values and links included.
+
+        Raises UniqueTaken when a live record took one of a record's unique
+        values meanwhile (an upsert on its key made a new record): both
+        cannot hold it, so nothing is restored.
+        """
+        with self.atomic():
+            gone = self.get_many(kind, object_ids, archived=True)
+            rows = [
+                row for record in gone.values() for row in self._unique_rows(record)
+            ]
+            for row_kind, name, value, _ in rows:
+                holder = self.holders(row_kind, name, [value]).get(value)
+                if holder is not None:
+                    raise UniqueTaken(name, value, holder)
+            self._db.executemany(
+                "UPDATE object SET archived_ms = NULL, updated_ms = ? WHERE id = ?",
+                [(when_ms, int(object_id)) for object_id in gone],
+            )
+            self._db.executemany(
+                "INSERT INTO unique_value (kind, name, value, object_id) VALUES (?, ?, ?, ?)",
+                rows,
+            )
+            if self._watched():
+                self.observer.restored(_kind_name(kind), list(gone), when_ms, source)
+        return list(gone)
 
     # Property history
 

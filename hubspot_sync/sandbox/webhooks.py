@@ -240,6 +240,10 @@ class Webhooks:
                 (kind, "deletion", object_id, when_ms, source, extra)
             )
 
+    def restored(self, kind: str, object_ids: Iterable[str], when_ms: int, source):
+        for object_id in object_ids:
+            self._notes.events.append((kind, "restore", object_id, when_ms, source, {}))
+
     def merged(self, kind: str, absorbed: list[str], survivor: str, when_ms, source):
         primary, *others = absorbed
         self._notes.survivors.add(survivor)

@@ -1,4 +1,4 @@
-"""The control endpoints that act as people in HubSpot: plant, merge and archive records."""
+"""The control endpoints that act as people in HubSpot: plant, merge, archive and restore."""
 
 import sqlite3
 import threading
@@ -375,3 +375,54 @@ def test_it_reads_missing_and_archived_keys_by_id_property(keyed_api):
     assert archived.status_code == 207
     assert [r["id"] for r in archived.json()["results"]] == [gone]
     assert archived.json()["errors"][0]["context"] == {"ids": ["L9"]}
+
+
+def test_a_restored_record_is_live_again_with_its_key_and_links(keyed_api, sandbox):
+    deal_id = keyed_api.create_deal()
+    (line_id,) = keyed_api.create_line_items({"tally_line_key": "L1"})
+    types = [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 20}]
+    linked = keyed_api.post(
+        "/crm/v4/associations/line_items/deals/batch/create",
+        {"inputs": [{"from": {"id": line_id}, "to": {"id": deal_id}, "types": types}]},
+    )
+    assert linked.status_code == 201, linked.text
+    keyed_api.post(f"/_sandbox/archive/line_items/{line_id}")
+    assert sandbox.store.links_from([deal_id], "line_items")[deal_id] == []
+
+    response = keyed_api.post(f"/_sandbox/restore/line_items/{line_id}")
+
+    assert response.status_code == 200
+    assert (response.json()["id"], response.json()["archived"]) == (line_id, False)
+    assert sandbox.store.get("line_items", line_id).properties["tally_line_key"] == "L1"
+    assert [
+        link.to_id
+        for link in sandbox.store.links_from([deal_id], "line_items")[deal_id]
+    ] == [line_id]
+    # The key is the restored record's again: an upsert on it updates, not creates.
+    upserted = _upsert(keyed_api, "L1", name="after restore")
+    assert upserted.json()["results"][0]["id"] == line_id
+    assert sandbox.store.count("line_items") == 1
+
+
+def test_a_record_whose_key_was_taken_meanwhile_is_not_restored(keyed_api, sandbox):
+    (line_id,) = keyed_api.create_line_items({"tally_line_key": "L1"})
+    keyed_api.post(f"/_sandbox/archive/line_items/{line_id}")
+    new_id = _upsert(keyed_api, "L1", name="re-created").json()["results"][0]["id"]
+
+    response = keyed_api.post(f"/_sandbox/restore/line_items/{line_id}")
+
+    assert response.status_code == 409
+    assert response.json()["message"] == (
+        f"Cannot restore LINE_ITEM {line_id}: tally_line_key 'L1' is held by "
+        f"record {new_id}"
+    )
+    assert sandbox.store.get("line_items", line_id, archived=True).archived
+    assert sandbox.store.get("line_items", new_id).properties["tally_line_key"] == "L1"
+
+
+def test_it_refuses_to_restore_what_is_not_archived(keyed_api):
+    (line_id,) = keyed_api.create_line_items({"tally_line_key": "L1"})
+
+    for object_id in (line_id, "404"):
+        response = keyed_api.post(f"/_sandbox/restore/line_items/{object_id}")
+        assert response.status_code == 404

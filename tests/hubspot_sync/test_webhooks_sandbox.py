@@ -143,6 +143,23 @@ def test_archive_merge_and_plant_are_delivered(delivering, receiver):
     assert len({e["eventId"] for e in receiver.events}) == 5
 
 
+def test_a_restore_is_delivered(delivering, receiver):
+    sandbox = api(delivering)
+    line = sandbox.plant("line_items", name="Line 1")
+    assert sandbox.post(f"/_sandbox/archive/line_items/{line}").status_code == 200
+    assert sandbox.post(f"/_sandbox/restore/line_items/{line}").status_code == 200
+    assert delivering.app.webhooks.flush()
+
+    assert [
+        (e["subscriptionType"], e["objectId"], e["changeSource"])
+        for e in receiver.events
+    ] == [
+        ("line_item.creation", int(line), "CRM_UI"),
+        ("line_item.deletion", int(line), "CRM_UI"),
+        ("line_item.restore", int(line), "CRM_UI"),
+    ]
+
+
 def test_the_apps_own_writes_are_delivered_when_asked(tmp_path, receiver):
     with SandboxServer(
         tmp_path / "s.sqlite3",

@@ -143,6 +143,42 @@ def test_a_deletion_in_hubspot_makes_the_item_not_found(synced):
     assert WebhookEvent.objects.get().state == WebhookEvent.State.PROCESSED
 
 
+def test_a_record_restored_in_hubspot_is_verified_again_and_relinked(synced):
+    line = item("shop:1002:1")
+    control(synced).archive("line_items", line.hubspot_id)
+    delivered(synced)
+    assert item("shop:1002:1").state == ItemState.NOT_FOUND
+
+    control(synced).restore("line_items", line.hubspot_id)
+    delivered(synced)
+
+    restored = item("shop:1002:1")
+    assert (restored.state, restored.hubspot_id, restored.reason_code) == (
+        ItemState.VERIFIED,
+        line.hubspot_id,
+        "",
+    )
+    assert list(
+        WebhookEvent.objects.order_by("pk").values_list("subscription_type", "state")
+    ) == [
+        ("line_item.deletion", WebhookEvent.State.PROCESSED),
+        ("line_item.restore", WebhookEvent.State.PROCESSED),
+    ]
+    assert [o.outcome for o in restored.outcomes.order_by("pk")][-2:] == [
+        Outcome.NOT_FOUND,
+        Outcome.VERIFIED,
+    ]
+    # Two targeted re-checks of order 1002, no full sweep.
+    assert list(Sweep.objects.values_list("trigger", flat=True)) == [
+        "webhook",
+        "webhook",
+    ]
+    # Its link came back with it: the next sync links nothing, calls nothing new.
+    run = engine.run_inline(engine.create_run().pk)
+    assert run.items_total == 0
+    assert item("shop:1002:1").association == "linked"
+
+
 def test_a_record_tally_does_not_know_is_stored_and_ignored(synced):
     control(synced).plant("deals", {"dealname": "Made by hand"})
     delivered(synced)
