@@ -148,6 +148,23 @@ def restore(ctx: Context, kind: ObjectKind, object_id: str) -> Response:
     return Response(200, render(record, record.properties))
 
 
+def unlink(
+    ctx: Context, kind: ObjectKind, object_id: str, to_kind: str, to_id: str
+) -> Response:
+    """Remove the association between two records, as a person in HubSpot's UI."""
+    other = resolve_kind(to_kind)
+    with ctx.store.atomic():
+        removed = ctx.store.unlink(kind, object_id, other, to_id, person())
+    if not removed:
+        raise ApiError(
+            404,
+            "OBJECT_NOT_FOUND",
+            f"The sandbox has no association between {kind.label} {object_id} "
+            f"and {other.label} {to_id}",
+        )
+    return Response(200, {"removed": removed})
+
+
 def _text_id(body: dict[str, Any], key: str) -> str:
     value = body.get(key)
     if isinstance(value, bool) or not isinstance(value, str | int):
@@ -188,6 +205,13 @@ ROUTES: list[tuple[str, re.Pattern[str], Callable[..., Response]]] = [
     ("POST", re.compile(rf"merge/{_T}"), merge),
     ("POST", re.compile(rf"archive/{_T}/(?P<object_id>[^/]+)"), archive),
     ("POST", re.compile(rf"restore/{_T}/(?P<object_id>[^/]+)"), restore),
+    (
+        "POST",
+        re.compile(
+            rf"unlink/{_T}/(?P<object_id>[^/]+)/(?P<to_kind>[^/]+)/(?P<to_id>[^/]+)"
+        ),
+        unlink,
+    ),
     ("POST", re.compile(r"imports"), import_options),
 ]
 

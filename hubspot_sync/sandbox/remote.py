@@ -40,6 +40,9 @@ class SandboxControl:
     def restore(self, kind: str, object_id: str) -> dict:
         return self._post(f"/_sandbox/restore/{kind}/{object_id}", {})
 
+    def unlink(self, kind: str, object_id: str, to_kind: str, to_id: str) -> dict:
+        return self._post(f"/_sandbox/unlink/{kind}/{object_id}/{to_kind}/{to_id}", {})
+
     def plant(self, kind: str, properties: dict) -> dict:
         return self._post(f"/_sandbox/records/{kind}", {"properties": properties})
 

@@ -527,6 +527,36 @@ class Store:
                 ],
             )
 
+    def unlink(
+        self,
+        from_kind: "str | ObjectKind",
+        from_id: str,
+        to_kind: "str | ObjectKind",
+        to_id: str,
+        source: Source = API,
+    ) -> int:
+        """Remove every association between two records, both directions.
+
+        Returns how many directions were removed (0 when none existed).
+        """
+        ends = [
+            (_kind_name(from_kind), from_id, _kind_name(to_kind), to_id),
+            (_kind_name(to_kind), to_id, _kind_name(from_kind), from_id),
+        ]
+        removed = []
+        with self.atomic():
+            for end in ends:
+                cursor = self._db.execute(
+                    "DELETE FROM association"
+                    " WHERE from_id = ? AND to_kind = ? AND to_id = ?",
+                    (int(end[1]), end[2], int(end[3])),
+                )
+                if cursor.rowcount:
+                    removed.append(end)
+            if removed and self._watched():
+                self.observer.linked(removed, removed=True, source=source)
+        return len(removed)
+
     def _link_watched(self, links: list[Link]) -> None:
         """Link one by one, telling the observer which links are new."""
         new = []

@@ -256,8 +256,14 @@ class Webhooks:
         self._notes.events.append((kind, "merge", survivor, when_ms, source, extra))
         self._notes.source = self._notes.source or source
 
-    def linked(self, links: list[tuple[str, str, str, str]]) -> None:
-        """(from kind, from id, to kind, to id) of each new association direction."""
+    def linked(
+        self,
+        links: list[tuple[str, str, str, str]],
+        removed: bool = False,
+        source: Source | None = None,
+    ) -> None:
+        """(from kind, from id, to kind, to id) of each association direction
+        made, or with ``removed`` taken away; ``source`` when not the API."""
         when = now_ms()
         for from_kind, from_id, to_kind, to_id in links:
             labels = [find_kind(k).label for k in (from_kind, to_kind)]  # type: ignore[union-attr]
@@ -265,11 +271,11 @@ class Webhooks:
                 "associationType": "_TO_".join(labels),
                 "fromObjectId": int(from_id),
                 "toObjectId": int(to_id),
-                "associationRemoved": False,
+                "associationRemoved": removed,
                 "isPrimaryAssociation": False,
             }
             self._notes.events.append(
-                (from_kind, "associationChange", from_id, when, None, extra)
+                (from_kind, "associationChange", from_id, when, source, extra)
             )
 
     def committed(self) -> None:

@@ -160,6 +160,56 @@ def test_a_restore_is_delivered(delivering, receiver):
     ]
 
 
+def test_a_link_removed_by_a_person_is_delivered_both_ways(delivering, receiver):
+    sandbox = api(delivering)
+    deal = sandbox.plant("deals", dealname="Deal")
+    line = sandbox.plant("line_items", name="Line")
+    types = [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 20}]
+    made = sandbox.post(
+        "/crm/v4/associations/line_items/deals/batch/create",
+        {"inputs": [{"from": {"id": line}, "to": {"id": deal}, "types": types}]},
+    )
+    assert made.status_code == 201
+    assert delivering.app.webhooks.flush()
+    before = len(receiver.events)  # the link the app made is its own: not sent
+
+    response = sandbox.post(f"/_sandbox/unlink/line_items/{line}/deals/{deal}")
+    again = sandbox.post(f"/_sandbox/unlink/line_items/{line}/deals/{deal}")
+    assert delivering.app.webhooks.flush()
+
+    assert (response.status_code, response.json()) == (200, {"removed": 2})
+    assert again.status_code == 404
+    assert [
+        (
+            e["subscriptionType"],
+            e["fromObjectId"],
+            e["toObjectId"],
+            e["associationType"],
+            e["associationRemoved"],
+            e["changeSource"],
+        )
+        for e in receiver.events[before:]
+    ] == [
+        (
+            "line_item.associationChange",
+            int(line),
+            int(deal),
+            "LINE_ITEM_TO_DEAL",
+            True,
+            "CRM_UI",
+        ),
+        (
+            "deal.associationChange",
+            int(deal),
+            int(line),
+            "DEAL_TO_LINE_ITEM",
+            True,
+            "CRM_UI",
+        ),
+    ]
+    assert delivering.store.links_from([deal], "line_items")[deal] == []
+
+
 def test_the_apps_own_writes_are_delivered_when_asked(tmp_path, receiver):
     with SandboxServer(
         tmp_path / "s.sqlite3",

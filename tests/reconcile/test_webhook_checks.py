@@ -10,7 +10,7 @@ import pytest
 from django_q.conf import Conf
 
 from hubspot_sync import engine, reasons
-from hubspot_sync.models import ItemOutcome, ItemState, Outcome, WebhookEvent
+from hubspot_sync.models import ItemOutcome, ItemState, Outcome, SyncItem, WebhookEvent
 from hubspot_sync.sandbox.clock import iso
 from hubspot_sync.sandbox.remote import SandboxControl
 from reconcile.models import Sweep
@@ -177,6 +177,45 @@ def test_a_record_restored_in_hubspot_is_verified_again_and_relinked(synced):
     run = engine.run_inline(engine.create_run().pk)
     assert run.items_total == 0
     assert item("shop:1002:1").association == "linked"
+
+
+def test_a_link_removed_in_hubspot_shows_as_an_order_problem_then_a_sync_relinks(
+    synced,
+):
+    from reconcile.models import OrderProblem
+    from reconcile.sweep import create_sweep, run_sweep
+
+    line, deal = item("shop:1001:2"), item("shop:1001")
+    control(synced).unlink("line_items", line.hubspot_id, "deals", deal.hubspot_id)
+    delivered(synced)
+
+    events = WebhookEvent.objects.order_by("pk")
+    assert [(e.subscription_type, e.payload["associationRemoved"]) for e in events] == [
+        ("line_item.associationChange", True),
+        ("deal.associationChange", True),
+    ]
+    assert {e.state for e in events} == {WebhookEvent.State.PROCESSED}
+    problems = OrderProblem.objects.filter(order__number="1001")
+    assert sorted(problems.values_list("code", "store_value", "hubspot_value")) == [
+        ("AMOUNT_SUM", "30.6", "deal 30.6, lines 15.3"),
+        ("LINE_COUNT", "2", "1"),
+        (
+            "LINE_NOT_ASSOCIATED",
+            "shop:1001:2",
+            f"line item {line.hubspot_id} not on deal {deal.hubspot_id}",
+        ),
+    ]
+    # A person decides, as for any change made in HubSpot: the order's next
+    # step is a resync, which links the line again.
+    order = line.line_item.order
+    engine.mark_pending(SyncItem.objects.filter(order=order), relink=True)
+    engine.mark_pending(SyncItem.objects.filter(line_item__order=order), relink=True)
+    engine.run_inline(engine.create_run().pk)
+    linked = synced.store.links_from([deal.hubspot_id], "line_items")[deal.hubspot_id]
+    assert line.hubspot_id in {link.to_id for link in linked}
+    sweep = create_sweep(trigger="test", orders=[order.pk])
+    run_sweep(sweep.pk)
+    assert not OrderProblem.objects.filter(order=order).exists()
 
 
 def test_a_record_tally_does_not_know_is_stored_and_ignored(synced):
