@@ -73,17 +73,25 @@ def _listening(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _pids_in(group: int) -> list[int]:
-    found = []
+def _processes() -> dict[int, tuple[str, int, int]]:
+    """Each live process: (state, parent, process group), from /proc."""
+    found = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
-                continue
-            if int(fields[2]) == group and fields[0] != "Z":
-                found.append(int(entry.name))
+                continue  # it ended while we looked
+            found[int(entry.name)] = (fields[0], int(fields[1]), int(fields[2]))
     return found
+
+
+def _pids_in(group: int) -> list[int]:
+    return [
+        pid
+        for pid, (state, _, pgrp) in _processes().items()
+        if pgrp == group and state != "Z"
+    ]
 
 
 def test_two_quick_kills_stop_the_sandbox_worker_and_dashboard(tmp_path):
@@ -134,13 +142,4 @@ def test_two_quick_kills_stop_the_sandbox_worker_and_dashboard(tmp_path):
 
 def _child_groups(parent: int) -> set[int]:
     """The process groups of ``parent``'s children (each child has its own)."""
-    groups = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == parent:
-                groups.add(int(fields[2]))
-    return groups
+    return {pgrp for _, ppid, pgrp in _processes().values() if ppid == parent}
