@@ -210,6 +210,9 @@ TALLY_SWEEP_ORPHANS = env.get_bool("TALLY_SWEEP_ORPHANS", True)
 # timeout), so that only a dead worker's lease runs out.
 TALLY_LEASE_SECONDS = env.get_int("TALLY_LEASE_SECONDS", 330, minimum=10)
 
+# The longest a django-q task may run before its worker is stopped (seconds).
+TALLY_TASK_TIMEOUT = env.get_int("TALLY_TASK_TIMEOUT", 300, minimum=10)
+
 # django-q2: Redis broker when REDIS_URL is set, else the ORM broker.
 REDIS_URL = env.get_str("REDIS_URL")
 # Names this installation's keys in Redis (its queue and its rate budget), so
@@ -219,9 +222,10 @@ Q_CLUSTER = {
     "name": TALLY_REDIS_PREFIX,
     "workers": env.get_int("TALLY_Q_WORKERS", 2, minimum=1),
     # A batch call takes seconds; a whole task well under two minutes.
-    # timeout < retry, or a slow task would be handed out twice.
-    "timeout": 300,
-    "retry": 360,
+    # timeout < retry, or a slow task would be handed out twice; the batch
+    # lease must outlast it (tally.E009).
+    "timeout": TALLY_TASK_TIMEOUT,
+    "retry": TALLY_TASK_TIMEOUT + 60,
     "max_attempts": 3,
     "ack_failures": True,
     "save_limit": 1000,
