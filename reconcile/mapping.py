@@ -196,9 +196,18 @@ _REFRESHED_FIELDS = [
 
 
 def _refresh(current: SyncItem, desired: SyncItem) -> SyncItem:
-    """Take the new desired values; send again, or exclude, as the data says."""
+    """Take the new desired values; send again, or exclude, as the data says.
+
+    An item whose record is gone from HubSpot and waits for a person (found
+    so by a sweep or a webhook, or TALLY_ON_NOT_FOUND=wait) keeps waiting: a
+    send would re-create a record that may still be restored from HubSpot's
+    recycling bin, leaving two with one store key. It takes the new values,
+    which the person's retry sends.
+    """
     current.properties = desired.properties
     current.fingerprint = desired.fingerprint
+    if current.state == ItemState.NOT_FOUND and desired.state != ItemState.EXCLUDED:
+        return current
     current.state = desired.state
     current.state_changed = timezone.now()
     current.reason_code = desired.reason_code

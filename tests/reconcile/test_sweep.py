@@ -342,6 +342,37 @@ def test_a_line_found_gone_is_not_shown_linked_until_a_retry_links_it(
     assert {link.to_id for link in links[deal.hubspot_id]} == {recreated.hubspot_id}
 
 
+def test_a_store_change_to_a_line_found_deleted_waits_for_the_person_too(
+    hubspot, api, no_scan
+):
+    """QA's case: the store changed the line after HubSpot lost its record."""
+    from reconcile.mapping import stage
+
+    order = synced_order(lines=1)
+    line = item("shop:1001:1")
+    api.post(f"/_sandbox/archive/line_items/{line.hubspot_id}")
+    sweep()
+    order.lines.update(quantity=7)
+    stage(Order.objects.filter(pk=order.pk))
+
+    waiting = item("shop:1001:1")
+    assert (waiting.state, waiting.reason_code) == ("not_found", "RECORD_ARCHIVED")
+    assert waiting.properties["quantity"] == "7"
+    # The next sync sends the deal (its amount changed), not the line.
+    assert engine.run_inline(engine.create_run().pk).items_total == 1
+    assert item("shop:1001").state == ItemState.VERIFIED
+    assert item("shop:1001:1").state == ItemState.NOT_FOUND
+    assert hubspot.store.count("line_items") == 0
+    # The person's retry sends the store's new values.
+    engine.run_inline(engine.create_run(retry=("not_found",)).pk)
+    recreated = item("shop:1001:1")
+    assert recreated.state == ItemState.VERIFIED
+    assert (
+        hubspot.store.get("line_items", recreated.hubspot_id).properties["quantity"]
+        == "7"
+    )
+
+
 def test_a_missing_record_is_not_recorded_twice(hubspot, api, no_scan):
     synced_order(lines=1)
     api.post(f"/_sandbox/archive/line_items/{item('shop:1001:1').hubspot_id}")
