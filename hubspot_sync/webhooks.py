@@ -284,8 +284,9 @@ def _store_each(rows: list[WebhookEvent]) -> list[int]:
 
 
 def _fields(event: dict[str, Any]) -> dict[str, Any]:
-    # The dedupe key is of the event as sent; what is kept never holds the token.
-    event = redact(event)
+    # The dedupe key is of the event as sent; what is kept never holds the
+    # token, nor text a database cannot store.
+    event = _storable(redact(event))
     object_type, _ = classify(event)
     value = event.get("propertyValue")
     return {
@@ -351,7 +352,7 @@ def _failed(event_ids: list[int], error: str) -> None:
         if tried < most:
             wait = RETRY_MINUTES * 2 ** (tried - 1)
             next_try = now + timedelta(minutes=wait)
-            after = f"try {tried} of {most}; tried again after {wait} min"
+            after = f"try {tried} of {most}; next try in about {wait} min"
         else:
             next_try = None
             after = (
@@ -415,39 +416,81 @@ def _process(event_ids: list[int]) -> dict[str, int]:
         )
         claimed = WebhookEvent.objects.filter(
             pk__in=[e.pk for e in events], state=WebhookEvent.State.RECEIVED
-        ).update(state=WebhookEvent.State.PROCESSED, processed_at=timezone.now())
+        ).update(
+            state=WebhookEvent.State.PROCESSED,
+            processed_at=timezone.now(),
+            next_try=None,
+        )
         if claimed != len(events):  # another worker took some: let it do them
             transaction.set_rollback(True)
-            return {"processed": 0, "ignored": 0}
+            return {"processed": 0, "ignored": 0, "failed": 0}
         checked: set[int] = set()
         ignored: dict[int, str] = {}
-        held = _Held(events)
-        for event in events:
-            items, why = _act(event, held)
+        results, broken = _act_on_all(events)
+        for pk, (items, why) in results.items():
             if items:
                 checked.update(items)
             else:
-                ignored[event.pk] = why
+                ignored[pk] = why
         for reason in set(ignored.values()):
             WebhookEvent.objects.filter(
                 pk__in=[pk for pk, why in ignored.items() if why == reason]
             ).update(state=WebhookEvent.State.IGNORED, detail=reason)
-        done = [e.pk for e in events if e.pk not in ignored]
+        if broken:
+            WebhookEvent.objects.filter(pk__in=broken).update(
+                state=WebhookEvent.State.RECEIVED
+            )
+            for error in set(broken.values()):
+                _failed([pk for pk, e in broken.items() if e == error], error)
+        done = [e.pk for e in events if e.pk not in ignored and e.pk not in broken]
         if checked:
             answers = records_changed.send(
                 sender=WebhookEvent, item_ids=sorted(checked), event_ids=done
             )
-            names = [str(answer) for _, answer in answers if answer is not None]
+            names = [_named(answer) for _, answer in answers if answer is not None]
             WebhookEvent.objects.filter(pk__in=done).update(
                 detail=("Re-check: " + ", ".join(names)) if names else "Re-check asked"
             )
     logger.info(
-        "Webhook events: %d acted on (%d items), %d ignored",
+        "Webhook events: %d acted on (%d items), %d ignored, %d failed",
         len(done),
         len(checked),
         len(ignored),
+        len(broken),
     )
-    return {"processed": len(done), "ignored": len(ignored)}
+    return {"processed": len(done), "ignored": len(ignored), "failed": len(broken)}
+
+
+def _act_on_all(events: list[WebhookEvent]):
+    """Each event's items (or why none) and the events that failed, with why.
+
+    All in one savepoint; only if one fails are they taken again one
+    savepoint each, so that a bad event fails alone and the others count.
+    """
+    try:
+        with transaction.atomic():
+            held = _Held(events)
+            return {e.pk: _act(e, held) for e in events}, {}
+    except Exception:  # noqa: BLE001  (each one is taken again just below)
+        logger.warning("%d webhook events: one failed; taking each alone", len(events))
+    results, broken = {}, {}
+    held = _Held(events)
+    for event in events:
+        try:
+            with transaction.atomic():
+                results[event.pk] = _act(event, held)
+        except Exception as exc:
+            logger.exception("Webhook event %s failed", event.pk)
+            broken[event.pk] = f"{type(exc).__name__}: {exc}"
+            held.forget()
+    return results, broken
+
+
+def _named(answer: Any) -> str:
+    """What a re-check is called in an event's detail: "sweep 19", without
+    its state, which would be stale once it ends."""
+    pk = getattr(answer, "pk", None)
+    return f"{type(answer).__name__.lower()} {pk}" if pk else str(answer)
 
 
 class _Held:
@@ -529,7 +572,10 @@ def _merge(event: WebhookEvent, object_type: str) -> tuple[list[int], str]:
     survivor = _text(payload.get("newObjectId") or payload.get("primaryObjectId"))
     if not survivor:
         return [], "A merge event without primaryObjectId or newObjectId."
-    absorbed = {_text(i) for i in payload.get("mergedObjectIds") or []}
+    merged = payload.get("mergedObjectIds") or []
+    if not isinstance(merged, list):  # HubSpot sends a list; take one ID too
+        merged = [merged]
+    absorbed = {_text(i) for i in merged}
     absorbed.add(primary)
     absorbed.discard(survivor)
     absorbed.discard("")
@@ -594,6 +640,21 @@ def _own_write(payload: dict[str, Any]) -> bool:
         return False
     source = _text(payload.get("sourceId")).rpartition(":")[2]
     return bool(source) and source == _text(payload.get("appId"))
+
+
+def _storable(value: Any) -> Any:
+    """``value`` with NUL characters and lone surrogates (which JSON allows as
+    escapes, but PostgreSQL and UTF-8 do not) replaced by U+FFFD."""
+    if isinstance(value, str):
+        if value.isascii():
+            return value.replace("\x00", "\ufffd")
+        text = value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        return text.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_storable(v) for v in value]
+    return value
 
 
 def _is_int(value: Any) -> bool:

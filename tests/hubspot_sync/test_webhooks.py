@@ -295,3 +295,20 @@ def test_an_oversized_body_gets_a_json_400_and_nothing_is_stored(client, setting
     assert response.status_code == 400
     assert response.json() == {"error": "the body is larger than HubSpot's batches"}
     assert WebhookEvent.objects.count() == 0
+
+
+def test_nul_and_lone_surrogates_are_stored_replaced_not_refused(client, queued):
+    """JSON allows both as escapes; UTF-8 and PostgreSQL store neither."""
+    raw = (
+        b'[{"eventId": 7, "occurredAt": 1788597072520, "objectId": 1,'
+        b' "subscriptionType": "deal.propertyChange", "propertyName": "dealname",'
+        b' "propertyValue": "a\\ud800b\\u0000c"}]'
+    )
+    response = deliver(client, raw)
+
+    assert response.status_code == 200
+    stored = WebhookEvent.objects.get()
+    assert stored.property_value == "a\ufffdb\ufffdc"
+    assert stored.payload["propertyValue"] == "a\ufffdb\ufffdc"
+    # A retry of the same event is still the same event.
+    assert deliver(client, raw).json() == {"received": 1, "new": 0}

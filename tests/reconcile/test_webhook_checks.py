@@ -91,7 +91,7 @@ def test_an_edit_in_hubspot_becomes_a_mismatch_with_its_time_and_source(synced):
         {"orders": [line.line_item.order_id]},
         Sweep.State.DONE,
     )
-    assert event.detail == f"Re-check: Sweep {sweep.pk} (queued)"
+    assert event.detail == f"Re-check: sweep {sweep.pk}"
     assert item("shop:1001").state == ItemState.VERIFIED
     assert item("shop:1002").state == ItemState.VERIFIED
 
