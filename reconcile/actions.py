@@ -324,6 +324,8 @@ def _date(raw, name: str) -> date | None:
 
 
 def _range_text(after: date | None, before: date | None) -> str:
+    if after and before == after:
+        return f"on {after.isoformat()}"
     if after and before:
         return f"{after.isoformat()} to {before.isoformat()}"
     return f"from {after.isoformat()}" if after else f"until {before.isoformat()}"

@@ -499,7 +499,11 @@ class SweepTable(DashboardTable):
             for slug, n in counts.items()
             if slug in labels and n
         ]
-        return "; ".join(found) or "nothing out of step"
+        text = "; ".join(found) or "nothing out of step"
+        # Counts are of everything at the end of the sweep; a targeted
+        # re-check looked at its orders only, and must not seem to have found
+        # the rest.
+        return f"In all, after it: {text}" if record.scoped_orders else text
 
 
 @cache

@@ -76,6 +76,11 @@ def overview(request: HttpRequest) -> HttpResponse:
         .order_by("-finished", "-pk")
         .first(),
         "running": bool(work),
+        # Failed events say a HubSpot change is not re-checked yet (their
+        # state index makes this a range read).
+        "failed_webhooks": WebhookEvent.objects.filter(
+            state=WebhookEvent.State.FAILED
+        ).count(),
     }
     return render(request, "reconcile/overview.html", context)
 

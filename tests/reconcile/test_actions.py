@@ -298,6 +298,10 @@ def test_it_previews_a_resync_of_a_date_range():
     }
     assert preview.by_state == {"verified": {"deals": 1, "line_items": 2}}
     assert preview.to_send == {"deals": 1, "line_items": 2}
+    one_day = actions.resync_selection(
+        params("placed_after=2010-12-15&placed_before=2010-12-15")
+    )
+    assert one_day.target == "orders placed on 2010-12-15"
     assert preview.calls == {
         "setup": 8,
         "deal_upserts": 1,

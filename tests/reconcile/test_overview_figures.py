@@ -152,3 +152,36 @@ def test_a_sweep_listing_records_says_so_before_it_checks_items():
         "(12 calls so far)",
         "items checked (re-check of orders just sent)",
     ]
+
+
+def test_failed_webhook_events_show_on_the_overview(viewer_client):
+    from hubspot_sync.models import WebhookEvent
+
+    make_shop()
+    quiet = viewer_client.get(reverse("reconcile:overview"))
+    for n in range(2):
+        WebhookEvent.objects.create(
+            dedupe_key=f"k{n}", state=WebhookEvent.State.FAILED, detail="boom"
+        )
+    WebhookEvent.objects.create(dedupe_key="ok", state=WebhookEvent.State.PROCESSED)
+
+    shown = viewer_client.get(reverse("reconcile:overview"))
+
+    assert "webhook event" not in quiet.text
+    assert "<strong>2 HubSpot webhook events failed</strong>" in shown.text
+    assert "the changes they name in HubSpot are not re-checked yet" in shown.text
+    assert f"{reverse('reconcile:webhook-list')}?state=failed" in shown.text
+
+
+def test_a_targeted_recheck_does_not_seem_to_have_found_everything(viewer_client):
+    everything = {"orphan": 1, "order-problem": 1, "mismatch": 2}
+    Sweep.objects.create(state=Sweep.State.DONE, finished=NOON, counts=everything)
+    Sweep.objects.create(
+        state=Sweep.State.DONE, finished=NOON, counts=everything, scope={"orders": [1]}
+    )
+
+    rows = viewer_client.get(reverse("reconcile:sweep-list")).context["table"].rows
+    found = [row.get_cell("found") for row in rows]
+
+    assert found[0].startswith("In all, after it: ")
+    assert not found[1].startswith("In all")

@@ -172,7 +172,7 @@ def test_it_writes_to_standard_output(viewer_client, shop, capfdbinary):
 
     out, err = capfdbinary.readouterr()
     assert out == web_export(viewer_client, "/lists/mismatch/export.csv", {})
-    assert err == b"1 rows\n"
+    assert err == b"1 row\n"
 
 
 def test_it_says_how_many_rows_it_wrote(tmp_path, shop, capsys):
@@ -180,7 +180,7 @@ def test_it_says_how_many_rows_it_wrote(tmp_path, shop, capsys):
 
     call_command("export_report", "failures", "--output", str(target))
 
-    assert capsys.readouterr().out == f"Wrote 1 rows to {target}\n"
+    assert capsys.readouterr().out == f"Wrote 1 row to {target}\n"
 
 
 def test_it_refuses_an_unknown_report(tmp_path):

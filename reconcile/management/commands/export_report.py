@@ -7,6 +7,7 @@ from django.http import QueryDict
 
 from reconcile import reports
 from reconcile.filters import filter_problems, filtered_items
+from reconcile.tables import counted
 
 # Each option (the list's query-string parameter), its placeholder and meaning.
 FILTERS = {
@@ -61,7 +62,7 @@ class Command(BaseCommand):
         if output == "-":
             self._write(csv_report, sys.stdout.buffer)
             sys.stdout.buffer.flush()
-            self.stderr.write(f"{csv_report.rows_written:,} rows", style_func=str)
+            self.stderr.write(counted(csv_report.rows_written, "row"), style_func=str)
             return
         try:
             target = open(output, "wb")
@@ -69,7 +70,9 @@ class Command(BaseCommand):
             raise CommandError(f"Cannot write {output}: {exc.strerror}") from exc
         with target:
             self._write(csv_report, target)
-        self.stdout.write(f"Wrote {csv_report.rows_written:,} rows to {output}")
+        self.stdout.write(
+            f"Wrote {counted(csv_report.rows_written, 'row')} to {output}"
+        )
 
     def _report(self, name: str, params: QueryDict) -> reports.Report:
         if name not in reports.COMMAND_REPORTS:
