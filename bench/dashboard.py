@@ -143,6 +143,10 @@ def _point_django(args) -> None:
 # Pages --------------------------------------------------------------------------
 
 
+# The webhooks page's events: about a day of edits in a busy HubSpot account.
+WEBHOOK_EVENTS = 20_000
+
+
 def _pages(gen: dict) -> list[Page]:
     from hubspot_sync.models import SyncItem
     from reconcile import categories
@@ -197,8 +201,76 @@ def _pages(gen: dict) -> list[Page]:
         ),
         Page("call", "reconcile:call-detail", {"pk": gen["sample_call_id"]}),
         Page("audit log", "reconcile:audit-list"),
+        Page("sweeps", "reconcile:sweep-list"),
+        Page(f"webhooks ({WEBHOOK_EVENTS:,} events)", "reconcile:webhook-list"),
+        Page("webhooks, failed", "reconcile:webhook-list", query={"state": "failed"}),
+        Page("jobs", "reconcile:job-list"),
+        Page(
+            "retry preview, category failed",
+            "reconcile:retry-preview",
+            query={"category": "failed"},
+        ),
+        Page(
+            f"resync preview, order ({gen['largest_order_lines']} lines)",
+            "reconcile:resync-preview",
+            query={"order": gen["largest_order_id"]},
+        ),
+        Page(
+            "resync preview, one day's orders",
+            "reconcile:resync-preview",
+            query={"placed_after": "2010-12-01", "placed_before": "2010-12-01"},
+        ),
+        Page(
+            "resync preview, whole store",
+            "reconcile:resync-preview",
+            query={"store": "online-retail"},
+        ),
+        Page("sweep preview", "reconcile:sweep-preview"),
     ]
     return pages
+
+
+def add_webhook_events(count: int = 0) -> int:
+    """Give the webhooks page a day's worth of events, once; how many there are.
+
+    Added on first measurement (a database generated before the webhooks
+    page existed has none): 2% failed, 20% ignored, the rest processed.
+    """
+    from datetime import UTC, datetime, timedelta
+
+    from hubspot_sync.models import WebhookEvent
+
+    count = count or WEBHOOK_EVENTS
+    held = WebhookEvent.objects.count()
+    if held >= count:
+        return held
+    start = datetime(2011, 1, 10, tzinfo=UTC)
+    states = WebhookEvent.State
+    rows = [
+        WebhookEvent(
+            dedupe_key=f"bench-{n:08d}",
+            event_id=n,
+            subscription_type="line_item.propertyChange",
+            object_type="line_items",
+            object_id=str(40_000_000_000 + n),
+            property_name="quantity",
+            property_value=str(n % 50),
+            change_source="CRM_UI",
+            occurred_at=start + timedelta(seconds=n),
+            payload={"eventId": n},
+            state=(
+                states.FAILED
+                if n % 50 == 0
+                else states.IGNORED
+                if n % 5 == 0
+                else states.PROCESSED
+            ),
+            detail="Re-check: sweep 1",
+        )
+        for n in range(held, count)
+    ]
+    WebhookEvent.objects.bulk_create(rows, batch_size=2000)
+    return count
 
 
 def _url(page: Page) -> str | None:
@@ -638,6 +710,7 @@ def _bench(args, reuse: bool, marker: Path, load_start: float) -> int:
         _log(f"generated in {gen['seconds']['total']:.0f} s: {gen['counts']}")
     if args.generate_only:
         return 0
+    _log(f"webhook events: {add_webhook_events():,}")
     machine = _machine(args.database)
     _log(
         f"\npages ({args.warmups} warm-ups, {args.requests} requests each; a page "

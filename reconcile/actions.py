@@ -19,7 +19,7 @@ import math
 import re
 import secrets
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -39,7 +39,7 @@ from hubspot_sync.models import (
     SyncRun,
 )
 from hubspot_sync.properties import CUSTOM_PROPERTIES
-from reconcile import budget, categories, filters
+from reconcile import budget, categories, filters, queries
 from reconcile.mapping import stage
 from reconcile.models import AuditEntry, LineItem, Order, Store, Sweep
 from reconcile.tables import counted
@@ -251,11 +251,15 @@ def resync_selection(params) -> Selection:
     before = _date(params.get("placed_before"), "placed_before")
     if after and before and after > before:
         raise SelectionError("The range ends before it starts.")
+    # A range on the index of placed_at (a __date lookup converts every row).
     if after:
-        orders = orders.filter(placed_at__date__gte=after)
+        orders = orders.filter(placed_at__gte=filters.start_of(after))
         parameters["placed_after"] = after.isoformat()
     if before:
-        orders = orders.filter(placed_at__date__lte=before)
+        if before < date.max:
+            orders = orders.filter(
+                placed_at__lt=filters.start_of(before + timedelta(days=1))
+            )
         parameters["placed_before"] = before.isoformat()
     if after or before:
         target.append(f"orders placed {_range_text(after, before)}")
@@ -269,10 +273,17 @@ def _order(raw: str) -> Selection:
     order = Order.objects.select_related("store").filter(pk=pk).first()
     if order is None:
         raise SelectionError(f"No order {pk}.")
-    return _resync(
+    orders = Order.objects.filter(pk=pk)
+    # One order's items by id: the two subqueries of _resync joined by OR
+    # made PostgreSQL read every item (0.5 s at 2.3 million).
+    lines = order.lines.exclude(sync_item=None).values_list("sync_item", flat=True)
+    ids = [*([order.sync_item_id] if order.sync_item_id else []), *lines]
+    return Selection(
+        RESYNC,
         f"order {order.number} ({order.store.slug})",
         {"order": pk},
-        Order.objects.filter(pk=pk),
+        items=SyncItem.objects.filter(pk__in=ids),
+        orders=orders,
     )
 
 
@@ -339,9 +350,11 @@ def preview(selection: Selection, now=None) -> Preview:
     if selection.action == SWEEP:
         return _sweep_preview(selection, now)
     result = Preview(selection.action, selection.target)
-    counts = _counts(selection.items)
     if selection.action == RESYNC:
+        counts = _counts_of_orders(selection.orders)
         _add_unstaged(counts, selection.orders)
+    else:
+        counts = _counts(selection.items)
     result.by_state = counts
     result.selected = _per_type(counts)
     if selection.action == RETRY:
@@ -371,6 +384,30 @@ def _counts(items: QuerySet) -> dict[str, dict[str, int]]:
     counts: dict[str, dict[str, int]] = {}
     for state, object_type, n in rows:
         counts.setdefault(state, {DEALS: 0, LINES: 0})[object_type] = n
+    return dict(sorted(counts.items(), key=lambda pair: _STATE_ORDER[pair[0]]))
+
+
+def _counts_of_orders(orders: QuerySet) -> dict[str, dict[str, int]]:
+    """``_counts`` of the orders' items: their deals and their lines apart.
+
+    The two sets do not overlap, and each alone is a plain semi-join; asked
+    as one (an OR of two subqueries), PostgreSQL read every item, for minutes
+    at 2.3 million when a resync chose a whole store.
+    """
+    deals = SyncItem.objects.filter(pk__in=orders.values("sync_item"))
+    lines = SyncItem.objects.filter(
+        pk__in=LineItem.objects.filter(order__in=orders.values("pk")).values(
+            "sync_item"
+        )
+    )
+    counts: dict[str, dict[str, int]] = {}
+    for items in (deals, lines):
+        rows = (
+            items.order_by().values_list("state", "object_type").annotate(n=Count("pk"))
+        )
+        for state, object_type, n in rows:
+            per_type = counts.setdefault(state, {DEALS: 0, LINES: 0})
+            per_type[object_type] += n
     return dict(sorted(counts.items(), key=lambda pair: _STATE_ORDER[pair[0]]))
 
 
@@ -438,7 +475,9 @@ def _sweep_preview(selection: Selection, now=None) -> Preview:
     from reconcile import sweep as sweeps
 
     result = Preview(selection.action, selection.target)
-    counts = _counts(selection.items)
+    # The same items as selection.items, counted without reading each one.
+    held = queries.holding_ids_by_state()
+    counts = dict(sorted(held.items(), key=lambda pair: _STATE_ORDER[pair[0]]))
     result.by_state = counts
     result.selected = _per_type(counts)
     result.to_send = dict(result.selected)

@@ -136,7 +136,7 @@ class ItemFilter(django_filters.FilterSet):
             # midnight may not even exist in UTC east of Greenwich.
             return queryset.filter(_items_of(Order.objects.all()))
         return queryset.filter(
-            _items_of(Order.objects.filter(placed_at__gte=_start_of(day)))
+            _items_of(Order.objects.filter(placed_at__gte=start_of(day)))
         )
 
     def placed_until(self, queryset, name, day):
@@ -144,7 +144,7 @@ class ItemFilter(django_filters.FilterSet):
             # The last day a date can name has no next day to stop before
             # (date.max + 1 day overflows): every order is placed by its end.
             return queryset.filter(_items_of(Order.objects.all()))
-        next_day = _start_of(day + timedelta(days=1))
+        next_day = start_of(day + timedelta(days=1))
         return queryset.filter(_items_of(Order.objects.filter(placed_at__lt=next_day)))
 
 
@@ -155,7 +155,7 @@ def _items_of(orders) -> Q:
     return Q(pk__in=orders.values("sync_item")) | Q(pk__in=lines.values("sync_item"))
 
 
-def _start_of(day: date) -> datetime:
+def start_of(day: date) -> datetime:
     """Midnight of ``day`` in the dashboard's time zone (a range on the index of
     placed_at, where a ``__date`` lookup would convert every row)."""
     return timezone.make_aware(datetime.combine(day, time.min))

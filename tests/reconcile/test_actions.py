@@ -426,3 +426,49 @@ def test_it_refuses_a_resync_selection_it_cannot_read(query, message):
         actions.resync_selection(params(query))
 
     assert str(raised.value) == message
+
+
+def test_the_sweep_preview_counts_exactly_the_items_a_sweep_checks():
+    """Counted by subtraction for speed; it must equal counting them one by one."""
+    from reconcile import queries
+
+    make_shop()
+    SyncItem.objects.filter(key__in=["shop:1001", "shop:1001:1"]).update(
+        hubspot_id="11", state=ItemState.VERIFIED
+    )
+    SyncItem.objects.filter(key="shop:1002").update(
+        hubspot_id="12", state=ItemState.MISMATCH
+    )
+    SyncItem.objects.filter(key="shop:1002:1").update(
+        hubspot_id="", state=ItemState.FAILED
+    )
+    SyncItem.objects.filter(key="shop:1002:2").update(
+        hubspot_id="13", state=ItemState.EXCLUDED
+    )
+    selection = actions.sweep_selection(params(""))
+
+    by_state = actions.preview(selection).by_state
+
+    assert by_state == actions._counts(selection.items)
+    assert by_state == queries.holding_ids_by_state()
+    assert by_state["verified"] == {"deals": 1, "line_items": 1}
+    assert "excluded" not in by_state and "failed" not in by_state
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["store=shop", "placed_after=2010-12-01&placed_before=2010-12-01", "order=ORDER"],
+)
+def test_a_resync_preview_counts_exactly_the_items_it_resyncs(query):
+    """Deals and lines are counted apart for speed; together they must be the
+    items the resync marks."""
+    make_shop()
+    set_state_of = SyncItem.objects.filter(key__in=["shop:1001", "shop:1002:1"])
+    set_state_of.update(state=ItemState.VERIFIED, hubspot_id="9")
+    order = Order.objects.get(number="1001")
+    selection = actions.resync_selection(params(query.replace("ORDER", str(order.pk))))
+
+    by_state = actions.preview(selection).by_state
+
+    assert by_state == actions._counts(selection.items)
+    assert sum(sum(n.values()) for n in by_state.values()) == selection.items.count()
