@@ -11,6 +11,7 @@ import json
 import logging
 import random
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
@@ -38,23 +39,30 @@ REDACTED = "[redacted]"
 NEWLINE = b"\n"
 
 
+def map_text(value, change: Callable[[str], str]):
+    """``value`` with ``change`` applied to every string in it, dict keys too.
+
+    Dicts and lists are walked; other values are returned as they are.
+    """
+    if isinstance(value, str):
+        return change(value)
+    if isinstance(value, dict):
+        return {map_text(k, change): map_text(v, change) for k, v in value.items()}
+    if isinstance(value, list):
+        return [map_text(v, change) for v in value]
+    return value
+
+
 def redact(value, token: str | None = None):
     """``value`` with the HubSpot token replaced wherever it stands in a string.
 
     HubSpot echoes what people type: a token pasted into a record's field
     would otherwise reach stored outcomes, webhook events and the pages.
-    Dicts and lists are walked; other values are returned as they are.
     """
     token = settings.HUBSPOT_ACCESS_TOKEN if token is None else token
     if not token:
         return value
-    if isinstance(value, str):
-        return value.replace(token, REDACTED) if token in value else value
-    if isinstance(value, dict):
-        return {redact(k, token): redact(v, token) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(v, token) for v in value]
-    return value
+    return map_text(value, lambda text: text.replace(token, REDACTED))
 
 
 class HubSpotError(Exception):

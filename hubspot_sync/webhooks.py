@@ -34,7 +34,7 @@ from django.views.decorators.http import require_POST
 from django_q.tasks import async_task
 
 from hubspot_sync import reasons
-from hubspot_sync.client import redact
+from hubspot_sync.client import map_text, redact
 from hubspot_sync.models import (
     Association,
     ItemOutcome,
@@ -645,16 +645,13 @@ def _own_write(payload: dict[str, Any]) -> bool:
 def _storable(value: Any) -> Any:
     """``value`` with NUL characters and lone surrogates (which JSON allows as
     escapes, but PostgreSQL and UTF-8 do not) replaced by U+FFFD."""
-    if isinstance(value, str):
-        if value.isascii():
-            return value.replace("\x00", "\ufffd")
-        text = value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-        return text.replace("\x00", "\ufffd")
-    if isinstance(value, dict):
-        return {_storable(k): _storable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_storable(v) for v in value]
-    return value
+    return map_text(value, _storable_text)
+
+
+def _storable_text(text: str) -> str:
+    if not text.isascii():
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text.replace("\x00", "\ufffd")
 
 
 def _is_int(value: Any) -> bool:

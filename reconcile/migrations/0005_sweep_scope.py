@@ -13,6 +13,10 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='sweep',
             name='scope',
-            field=models.JSONField(blank=True, default=dict, help_text='Empty for a full sweep; {"orders": [ids]} re-checks only those'),
+            field=models.JSONField(
+                blank=True,
+                default=dict,
+                help_text='Empty for a full sweep; {"orders": [ids]} re-checks only those',
+            ),
         ),
     ]
