@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from hubspot_sync import engine, tasks
+from hubspot_sync.management.progress import ProgressLine
 from hubspot_sync.models import RETRYABLE_STATES, SyncRun
 from hubspot_sync.text import format_duration
 
@@ -49,11 +50,9 @@ class Command(BaseCommand):
                 f"Queued run {run.pk}. A worker (python manage.py qcluster) runs it."
             )
             return
-        self._overwrite = self.stdout.isatty()
-        self._shown = ""
+        self._line = ProgressLine(self.stdout)
         run = engine.run_inline(run.pk, progress=self._progress if verbosity else None)
-        if self._overwrite and self._shown:
-            self.stdout.write("")  # ends the line the progress overwrote
+        self._line.end()
         if run.state != SyncRun.State.DONE:
             raise CommandError(f"Run {run.pk} could not finish: {run.error}")
         summary = ", ".join(f"{k} {v:,}" for k, v in sorted(run.summary.items()))
@@ -64,24 +63,13 @@ class Command(BaseCommand):
         )
 
     def _progress(self, run: SyncRun) -> None:
-        """One line of progress: on a terminal it overwrites the one before.
-
-        Written to a file or a pipe, a carriage return does not go back, and
-        the lines would run together; there each is a line of its own, and a
-        line the same as the one before (an import polled again) is left out.
-        """
+        """One line of progress (ProgressLine: overwritten on a terminal, one
+        per line elsewhere, an import polled again without a repeat)."""
         jobs = ", ".join(
             f"import {job.hubspot_id or job.pk} {job.state}"
             for job in run.import_jobs.filter(finished__isnull=True)
         )
-        line = (
+        self._line.show(
             f"Run {run.pk}: {run.get_phase_display()}, batch "
             f"{run.batches_done}/{run.batches_total}{'; ' + jobs if jobs else ''}"
         )
-        if self._overwrite:
-            # Padded to the length of the line before, which may be longer.
-            self.stdout.write(f"\r{line:<{len(self._shown)}}", ending="")
-        elif line != self._shown:
-            self.stdout.write(line)
-        self._shown = line
-        self.stdout.flush()

@@ -13,6 +13,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Sum
 
+from hubspot_sync.management.progress import ProgressLine
 from hubspot_sync.models import ApiCall, ItemState, ObjectType, SyncItem, SyncRun
 from hubspot_sync.sandbox.remote import SandboxControl
 from reconcile import categories
@@ -32,9 +33,8 @@ class Command(BaseCommand):
         "Import the bundled orders, start the HubSpot sandbox, a worker and the "
         "dashboard, and sync everything. Ctrl-C stops it all."
     )
-    # The progress line shown last, and when (see _progress).
-    _shown = ""
-    _shown_at = 0.0
+    # The progress line (hubspot_sync.management.progress), made at first use.
+    _line = None
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=8000, help="Dashboard port")
@@ -261,26 +261,13 @@ class Command(BaseCommand):
                 self.stdout.write(f"  {category.label}: {count}")
 
     def _progress(self, line: str) -> None:
-        """Show how far work is: one line overwritten on a terminal.
-
-        Into a file or a pipe a carriage return does not go back, and the
-        lines would run together: there a line of its own, at most every
-        PROGRESS_EVERY seconds and only when it says something new.
-        """
-        if self.stdout.isatty():
-            self.stdout.write(f"\r{line:<{len(self._shown)}}", ending="")
-            self.stdout.flush()
-            self._shown = line
-            return
-        now = time.monotonic()
-        if line != self._shown and now - self._shown_at >= PROGRESS_EVERY:
-            self.stdout.write(line)
-            self._shown, self._shown_at = line, now
+        if self._line is None:
+            self._line = ProgressLine(self.stdout, every=PROGRESS_EVERY)
+        self._line.show(line)
 
     def _end_progress(self) -> None:
-        if self.stdout.isatty() and self._shown:
-            self.stdout.write("")  # ends the overwritten line
-        self._shown, self._shown_at = "", 0.0
+        if self._line is not None:
+            self._line.end()
 
 
 def _times_ten(item: SyncItem, name: str) -> str:
