@@ -134,25 +134,35 @@ class ItemFilter(django_filters.FilterSet):
         if day == date.min:
             # No order is placed before the first day a date can name; its
             # midnight may not even exist in UTC east of Greenwich.
-            return queryset.filter(_items_of(Order.objects.all()))
+            return queryset.filter(items_of(Order.objects.all()))
         return queryset.filter(
-            _items_of(Order.objects.filter(placed_at__gte=start_of(day)))
+            items_of(Order.objects.filter(placed_at__gte=start_of(day)))
         )
 
     def placed_until(self, queryset, name, day):
         if day == date.max:
             # The last day a date can name has no next day to stop before
             # (date.max + 1 day overflows): every order is placed by its end.
-            return queryset.filter(_items_of(Order.objects.all()))
+            return queryset.filter(items_of(Order.objects.all()))
         next_day = start_of(day + timedelta(days=1))
-        return queryset.filter(_items_of(Order.objects.filter(placed_at__lt=next_day)))
+        return queryset.filter(items_of(Order.objects.filter(placed_at__lt=next_day)))
 
 
-def _items_of(orders) -> Q:
-    """The items of these orders (deals and lines), as lists of ids: a date
-    range usually picks few orders, found through the index on placed_at."""
-    lines = LineItem.objects.filter(order__in=orders.values("pk"))
-    return Q(pk__in=orders.values("sync_item")) | Q(pk__in=lines.values("sync_item"))
+def items_of(orders) -> Q:
+    """The items of these orders (deals and lines): one UNION of both id lists.
+
+    An OR of two subqueries made PostgreSQL read every item (minutes at 2.3
+    million for a whole store); each side of the union is a plain lookup. No
+    ORDER BY on either side: SQLite refuses one in a compound query.
+    """
+    orders = orders.order_by()
+    lines = LineItem.objects.filter(order__in=orders.values("pk")).order_by()
+    ids = (
+        orders.exclude(sync_item=None)
+        .values("sync_item")
+        .union(lines.exclude(sync_item=None).values("sync_item"))
+    )
+    return Q(pk__in=ids)
 
 
 def start_of(day: date) -> datetime:
