@@ -55,7 +55,7 @@ def dashboard_counts() -> dict:
         status = status_counts()
         counted = {
             "status": status,
-            "categories": categories.counts(_states(status["items_by_state"])),
+            "categories": categories.counts(states_of(status["items_by_state"])),
             "as_of": timezone.now(),
         }
         cache.set(key, counted, COUNTS_SECONDS)
@@ -98,7 +98,7 @@ def _stamp(moment) -> str:
     return moment.isoformat() if moment else ""
 
 
-def _states(items_by_state: dict[str, dict[str, int]]) -> dict[str, int]:
+def states_of(items_by_state: dict[str, dict[str, int]]) -> dict[str, int]:
     totals: dict[str, int] = defaultdict(int)
     for states in items_by_state.values():
         for state, n in states.items():
@@ -107,7 +107,7 @@ def _states(items_by_state: dict[str, dict[str, int]]) -> dict[str, int]:
 
 
 def status_counts() -> dict:
-    items_by_state = _items_by_state()
+    items_by_state = count_items_by_state()
     in_hubspot = _items_in_hubspot(items_by_state)
     line_items = sum(items_by_state[ObjectType.LINE_ITEM.value].values())
     return {
@@ -138,7 +138,7 @@ def _zeroes(choices) -> dict[str, int]:
     return {value: 0 for value in choices.values}
 
 
-def _items_by_state() -> dict[str, dict[str, int]]:
+def count_items_by_state() -> dict[str, dict[str, int]]:
     """Items by type and state: the few not verified counted through the index
     on (object_type, state), the verified ones by subtraction from each
     type's total (the whole table counted, and the deals through the index on
@@ -171,7 +171,7 @@ def holding_ids_by_state() -> dict[str, dict[str, int]]:
     """Items with a HubSpot ID that are not excluded, by state and type: what a
     sweep checks. As the items by state, less the few with no HubSpot ID
     (through its index); counting the millions with one would read them all."""
-    by_type = _items_by_state()
+    by_type = count_items_by_state()
     without = (
         SyncItem.objects.filter(hubspot_id="")
         .order_by()

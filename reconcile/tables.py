@@ -505,14 +505,14 @@ class SweepTable(DashboardTable):
         # the rest.
         return f"In all, after it: {text}" if record.scoped_orders else text
 
+    def render_error(self, value):
+        return clipped(value)
+
 
 @cache
 def _attention_labels() -> dict[str, str]:
     """Each category that needs attention: its slug and label."""
     return {c.slug: c.label for c in categories.CATEGORIES if c.attention}
-
-    def render_error(self, value):
-        return clipped(value)
 
 
 class WebhookEventTable(DashboardTable):

@@ -185,3 +185,13 @@ def test_a_targeted_recheck_does_not_seem_to_have_found_everything(viewer_client
 
     assert found[0].startswith("In all, after it: ")
     assert not found[1].startswith("In all")
+
+
+def test_a_long_sweep_error_is_clipped_with_the_whole_of_it_on_hover(viewer_client):
+    error = "HubSpot could not be reached: " + "x" * 400
+    Sweep.objects.create(state=Sweep.State.FAILED, finished=NOON, error=error)
+
+    page = viewer_client.get(reverse("reconcile:sweep-list"))
+
+    assert f'<span title="{error}">' in page.text
+    assert f">{error}<" not in page.text
