@@ -218,9 +218,7 @@ def _by_list(params) -> Selection:
             raise SelectionError(f"{slug!r} is not a list of items.")
     chosen = filters.filtered_items(params, slug)
     if not chosen.is_valid():
-        problems = "; ".join(
-            f"{name}: {' '.join(errors)}" for name, errors in chosen.errors.items()
-        )
+        problems = filters.filter_problems(chosen)
         raise SelectionError(f"The list's filters are not valid ({problems}).")
     used = {name: params.get(name) for name in LIST_FIELDS if params.get(name)}
     label = categories.get(slug).label if slug else "Items"

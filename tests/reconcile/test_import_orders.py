@@ -1033,3 +1033,12 @@ def test_it_imports_the_bundled_file_with_its_known_counts():
     assert SyncItem.objects.filter(state=ItemState.EXCLUDED).count() == 166 * 2
     assert SyncItem.objects.filter(object_type=ObjectType.DEAL).count() == 3501
     assert "Lines: 77628 created, 0 updated, 0 deleted, 0 unchanged." in output
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_import_shows_on_the_overview_at_once(tmp_path):
+    before = queries.dashboard_counts()["status"]["orders"]
+
+    import_rows(tmp_path, *SALE_536365)
+
+    assert queries.dashboard_counts()["status"]["orders"] == before + 1
