@@ -25,7 +25,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from hubspot_sync.models import SyncItem
-from reconcile import mapping, queries
+from reconcile import mapping
 from reconcile.models import LineItem, Order, Store
 
 logger = logging.getLogger(__name__)
@@ -522,8 +522,6 @@ class OrderWriter:
         self._save_changed_orders()
         self._restage_returned()
         self._stage()
-        # The overview caches its counts; new or changed items must show at once.
-        transaction.on_commit(queries.invalidate_counts)
         if self.relinked:
             logger.warning(
                 "Store %s: reused %d sync items left by deleted orders or lines",

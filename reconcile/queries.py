@@ -71,8 +71,9 @@ def invalidate_counts() -> None:
 def _counts_key() -> str:
     """One key per database and per state of its work.
 
-    A run or sweep that starts or finishes and an action written to the
-    audit log change the key, so the overview counts afresh after them even
+    A run or sweep that starts or finishes, an action written to the audit
+    log and any item's change of state (an import's new items too) change
+    the key, so the overview counts afresh after them even
     when they ran in another process than this cache's (a worker).
     """
     from reconcile.models import AuditEntry, Sweep
@@ -81,7 +82,11 @@ def _counts_key() -> str:
     runs = SyncRun.objects.aggregate(last=Max("pk"), finished=Max("finished"))
     sweeps = Sweep.objects.aggregate(last=Max("pk"), finished=Max("finished"))
     audit = AuditEntry.objects.aggregate(last=Max("pk"))
+    # An import (in another process: the cache is per process) stages new or
+    # changed items, each with a fresh state_changed: the newest is an index read.
+    items = SyncItem.objects.aggregate(changed=Max("state_changed"))
     work = [
+        _stamp(items["changed"]),
         runs["last"],
         _stamp(runs["finished"]),
         sweeps["last"],
